@@ -1,0 +1,230 @@
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.region))
+    error_message = "region must look like us-east-1."
+  }
+}
+
+variable "name" {
+  description = "Name prefix of every resource of the stack."
+  type        = string
+  default     = "ocr-service"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,19}$", var.name))
+    error_message = "name must be 1-20 lower-case letters, digits or hyphens (it prefixes the load balancer name)."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (prod, staging, ...); part of resource names and SSM parameter paths."
+  type        = string
+  default     = "prod"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]{1,7}$", var.environment))
+    error_message = "environment must be 1-7 lower-case letters or digits."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 CIDR block of the VPC."
+  type        = string
+  default     = "10.0.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0))
+    error_message = "vpc_cidr must be a valid IPv4 CIDR block."
+  }
+}
+
+variable "public_subnets" {
+  description = "CIDR blocks of the public subnets, one per availability zone (at least two)."
+  type        = list(string)
+  default     = ["10.0.0.0/24", "10.0.1.0/24"]
+
+  validation {
+    condition     = length(var.public_subnets) >= 2
+    error_message = "public_subnets needs at least two CIDR blocks."
+  }
+}
+
+variable "private_subnets" {
+  description = "CIDR blocks of the private subnets, one per availability zone (at least two)."
+  type        = list(string)
+  default     = ["10.0.10.0/24", "10.0.11.0/24"]
+
+  validation {
+    condition     = length(var.private_subnets) >= 2
+    error_message = "private_subnets needs at least two CIDR blocks."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One shared NAT gateway instead of one per availability zone."
+  type        = bool
+  default     = true
+}
+
+variable "enable_flow_log" {
+  description = "Send VPC flow logs to CloudWatch Logs."
+  type        = bool
+  default     = false
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate ARN; when set the load balancer serves HTTPS and redirects HTTP to it."
+  type        = string
+  default     = null
+}
+
+variable "alb_ingress_cidr_blocks" {
+  description = "IPv4 CIDR blocks allowed to reach the load balancer."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "alb_deletion_protection" {
+  description = "Protect the load balancer from deletion (set false for throwaway stacks)."
+  type        = bool
+  default     = true
+}
+
+variable "alb_access_logs_bucket" {
+  description = "S3 bucket for load balancer access logs; null disables them."
+  type        = string
+  default     = null
+}
+
+variable "service_port" {
+  description = "Port the OCR service listens on in the instances."
+  type        = number
+  default     = 8000
+
+  validation {
+    condition     = var.service_port >= 1 && var.service_port <= 65535
+    error_message = "service_port must be between 1 and 65535."
+  }
+}
+
+variable "ocr_instance_type" {
+  description = "EC2 instance type of the OCR instances."
+  type        = string
+  default     = "c6i.large"
+}
+
+variable "ocr_ami_id" {
+  description = "AMI ID of the OCR image; null looks up the newest image tagged with ocr_ami_tags."
+  type        = string
+  default     = null
+}
+
+variable "ocr_ami_tags" {
+  description = "Tags of the OCR image the lookup matches (set by packer/ami_ocr.pkr.hcl)."
+  type        = map(string)
+  default = {
+    Application = "ocr-service"
+    Role        = "ocr"
+  }
+}
+
+variable "redis_instance_type" {
+  description = "EC2 instance type of the Redis instance."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "redis_ami_id" {
+  description = "AMI ID of the Redis image; null looks up the newest image tagged with redis_ami_tags."
+  type        = string
+  default     = null
+}
+
+variable "redis_ami_tags" {
+  description = "Tags of the Redis image the lookup matches (set by packer/ami_redis.pkr.hcl)."
+  type        = map(string)
+  default = {
+    Application = "ocr-service"
+    Role        = "redis"
+  }
+}
+
+variable "ami_owners" {
+  description = "Owners (account IDs or self) searched by the AMI lookups."
+  type        = list(string)
+  default     = ["self"]
+}
+
+variable "min_size" {
+  description = "Minimum number of OCR instances."
+  type        = number
+  default     = 1
+}
+
+variable "max_size" {
+  description = "Maximum number of OCR instances."
+  type        = number
+  default     = 3
+}
+
+variable "desired_capacity" {
+  description = "Number of OCR instances to start with."
+  type        = number
+  default     = 2
+}
+
+variable "mongo_connection_string" {
+  description = "MongoDB connection string; stored as a SecureString SSM parameter, never in user data."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^mongodb(\\+srv)?://", var.mongo_connection_string))
+    error_message = "mongo_connection_string must start with mongodb:// or mongodb+srv://."
+  }
+}
+
+variable "redis_password" {
+  description = "Redis password (at least 16 characters); stored as a SecureString SSM parameter, never in user data."
+  type        = string
+  sensitive   = true
+
+  validation {
+    condition     = length(var.redis_password) >= 16
+    error_message = "redis_password must be at least 16 characters long."
+  }
+}
+
+variable "ssm_kms_key_id" {
+  description = "KMS key (ID, ARN or alias) of the SecureString parameters; null uses the AWS-managed aws/ssm key."
+  type        = string
+  default     = null
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the app and Docker log groups in days."
+  type        = number
+  default     = 365
+}
+
+variable "create_sns_topic" {
+  description = "Create an SNS topic the alarms notify."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_sns_topic_arn" {
+  description = "Existing SNS topic the alarms notify (when create_sns_topic is false)."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags added to every resource of the stack."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,298 @@
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_vpc" "this" {
+  id = var.vpc_id
+}
+
+# Used only when no ami_id is given: the newest image the Packer build tagged.
+data "aws_ami" "this" {
+  count = var.ami_id == null ? 1 : 0
+
+  most_recent = true
+  owners      = var.ami_owners
+
+  dynamic "filter" {
+    for_each = var.ami_name_filter == null ? [] : [var.ami_name_filter]
+    content {
+      name   = "name"
+      values = [filter.value]
+    }
+  }
+
+  dynamic "filter" {
+    for_each = var.ami_tags
+    content {
+      name   = "tag:${filter.key}"
+      values = [filter.value]
+    }
+  }
+
+  filter {
+    name   = "state"
+    values = ["available"]
+  }
+}
+
+locals {
+  ami_id    = var.ami_id != null ? var.ami_id : data.aws_ami.this[0].id
+  region    = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  account   = data.aws_caller_identity.current.account_id
+
+  # Parameter names may or may not start with a slash; the ARN needs exactly one.
+  ssm_parameter_arns = [
+    for name in values(var.ssm_parameters) :
+    "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(name, "/")}"
+  ]
+
+  environment = merge(var.environment, {
+    PORT       = tostring(var.service_port)
+    REDIS_HOST = var.redis_host
+    REDIS_PORT = tostring(var.redis_port)
+    AWS_REGION = local.region
+  })
+
+  user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
+    environment    = local.environment
+    ssm_parameters = var.ssm_parameters
+    region         = local.region
+  })
+}
+
+# ---------------------------------------------------------------------------
+# Service security group: the service port only from the load balancer's group
+# ---------------------------------------------------------------------------
+resource "aws_security_group" "service" {
+  name_prefix = "${var.name}-service-"
+  description = "OCR service instances of ${var.name}: service port only from the load balancer"
+  vpc_id      = var.vpc_id
+
+  tags = merge(var.tags, { Name = "${var.name}-service" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "service_from_alb" {
+  security_group_id            = aws_security_group.service.id
+  description                  = "Service port from the load balancer only"
+  ip_protocol                  = "tcp"
+  from_port                    = var.service_port
+  to_port                      = var.service_port
+  referenced_security_group_id = var.alb_security_group_id
+
+  tags = merge(var.tags, { Name = "${var.name}-service-from-alb" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "service" {
+  for_each = { for pair in setproduct(var.egress_ports, var.egress_cidr_blocks) : "${pair[0]}-${pair[1]}" => { port = pair[0], cidr = pair[1] } }
+
+  security_group_id = aws_security_group.service.id
+  description       = "TCP ${each.value.port} to ${each.value.cidr}"
+  ip_protocol       = "tcp"
+  from_port         = each.value.port
+  to_port           = each.value.port
+  cidr_ipv4         = each.value.cidr
+
+  tags = merge(var.tags, { Name = "${var.name}-service-egress-${each.value.port}" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "redis" {
+  security_group_id = aws_security_group.service.id
+  description       = "Redis inside the VPC"
+  ip_protocol       = "tcp"
+  from_port         = var.redis_port
+  to_port           = var.redis_port
+  cidr_ipv4         = data.aws_vpc.this.cidr_block
+
+  tags = merge(var.tags, { Name = "${var.name}-service-redis" })
+}
+
+# ---------------------------------------------------------------------------
+# Instance profile: CloudWatch agent + read the service's SSM parameters
+# ---------------------------------------------------------------------------
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name_prefix        = "${substr(var.name, 0, 30)}-"
+  description        = "OCR service instances of ${var.name}"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+
+  tags = merge(var.tags, { Name = var.name })
+}
+
+resource "aws_iam_role_policy_attachment" "cloudwatch_agent" {
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/CloudWatchAgentServerPolicy"
+}
+
+resource "aws_iam_role_policy_attachment" "ssm_core" {
+  count = var.enable_ssm_session_manager ? 1 : 0
+
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+data "aws_iam_policy_document" "ssm_parameters" {
+  count = length(var.ssm_parameters) > 0 ? 1 : 0
+
+  statement {
+    sid       = "ReadServiceParameters"
+    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+    resources = local.ssm_parameter_arns
+  }
+
+  statement {
+    sid       = "DecryptSecureStrings"
+    actions   = ["kms:Decrypt"]
+    resources = var.ssm_kms_key_arn != null ? [var.ssm_kms_key_arn] : ["arn:${local.partition}:kms:${local.region}:${local.account}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "ssm_parameters" {
+  count = length(var.ssm_parameters) > 0 ? 1 : 0
+
+  name   = "read-service-parameters"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.ssm_parameters[0].json
+}
+
+resource "aws_iam_instance_profile" "this" {
+  name_prefix = "${substr(var.name, 0, 30)}-"
+  role        = aws_iam_role.this.name
+
+  tags = merge(var.tags, { Name = var.name })
+}
+
+# ---------------------------------------------------------------------------
+# Launch template and auto-scaling group
+# ---------------------------------------------------------------------------
+resource "aws_launch_template" "this" {
+  name_prefix            = "${var.name}-"
+  description            = "OCR service instances of ${var.name}"
+  image_id               = local.ami_id
+  instance_type          = var.instance_type
+  ebs_optimized          = true
+  update_default_version = true
+  user_data              = base64encode(local.user_data)
+
+  iam_instance_profile {
+    arn = aws_iam_instance_profile.this.arn
+  }
+
+  network_interfaces {
+    associate_public_ip_address = false
+    delete_on_termination       = true
+    security_groups             = [aws_security_group.service.id]
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = var.metadata_hop_limit
+    instance_metadata_tags      = "disabled"
+  }
+
+  block_device_mappings {
+    device_name = var.root_device_name
+
+    ebs {
+      volume_size           = var.root_volume_size
+      volume_type           = var.root_volume_type
+      encrypted             = true
+      kms_key_id            = var.ebs_kms_key_arn
+      delete_on_termination = true
+    }
+  }
+
+  monitoring {
+    enabled = true
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = merge(var.tags, { Name = var.name })
+  }
+
+  tag_specifications {
+    resource_type = "volume"
+    tags          = merge(var.tags, { Name = var.name })
+  }
+
+  tags = merge(var.tags, { Name = var.name })
+}
+
+resource "aws_autoscaling_group" "this" {
+  name                      = var.name
+  min_size                  = var.min_size
+  max_size                  = var.max_size
+  desired_capacity          = var.desired_capacity
+  vpc_zone_identifier       = var.subnet_ids
+  target_group_arns         = var.target_group_arns
+  health_check_type         = "ELB"
+  health_check_grace_period = var.health_check_grace_period
+
+  launch_template {
+    id      = aws_launch_template.this.id
+    version = aws_launch_template.this.latest_version
+  }
+
+  # A new launch template version (new AMI, new user data) rolls the instances.
+  instance_refresh {
+    strategy = "Rolling"
+    preferences {
+      min_healthy_percentage = var.instance_refresh_min_healthy_percentage
+    }
+  }
+
+  dynamic "tag" {
+    for_each = merge(var.tags, { Name = var.name })
+    content {
+      key                 = tag.key
+      value               = tag.value
+      propagate_at_launch = true
+    }
+  }
+
+  lifecycle {
+    # The scaling policy owns desired_capacity after creation.
+    ignore_changes = [desired_capacity]
+
+    precondition {
+      condition     = var.min_size <= var.desired_capacity && var.desired_capacity <= var.max_size
+      error_message = "desired_capacity must lie between min_size and max_size."
+    }
+  }
+}
+
+resource "aws_autoscaling_policy" "cpu" {
+  name                   = "${var.name}-cpu-target"
+  autoscaling_group_name = aws_autoscaling_group.this.name
+  policy_type            = "TargetTrackingScaling"
+
+  target_tracking_configuration {
+    predefined_metric_specification {
+      predefined_metric_type = "ASGAverageCPUUtilization"
+    }
+    target_value = var.cpu_target_value
+  }
+}

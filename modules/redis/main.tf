@@ -1,0 +1,212 @@
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+# Used only when no ami_id is given: the newest image the Packer build tagged.
+data "aws_ami" "this" {
+  count = var.ami_id == null ? 1 : 0
+
+  most_recent = true
+  owners      = var.ami_owners
+
+  dynamic "filter" {
+    for_each = var.ami_name_filter == null ? [] : [var.ami_name_filter]
+    content {
+      name   = "name"
+      values = [filter.value]
+    }
+  }
+
+  dynamic "filter" {
+    for_each = var.ami_tags
+    content {
+      name   = "tag:${filter.key}"
+      values = [filter.value]
+    }
+  }
+
+  filter {
+    name   = "state"
+    values = ["available"]
+  }
+}
+
+locals {
+  ami_id    = var.ami_id != null ? var.ami_id : data.aws_ami.this[0].id
+  region    = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  account   = data.aws_caller_identity.current.account_id
+
+  password_parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(var.password_ssm_parameter_name, "/")}"
+
+  user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
+    region             = local.region
+    password_parameter = var.password_ssm_parameter_name
+    port               = var.redis_port
+    maxmemory          = var.maxmemory
+  })
+}
+
+# ---------------------------------------------------------------------------
+# Security group: the Redis port only from the client (service) group
+# ---------------------------------------------------------------------------
+resource "aws_security_group" "this" {
+  name_prefix = "${var.name}-redis-"
+  description = "Redis ${var.name}: Redis port only from the service security group"
+  vpc_id      = var.vpc_id
+
+  tags = merge(var.tags, { Name = "${var.name}-redis" })
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "redis_from_service" {
+  security_group_id            = aws_security_group.this.id
+  description                  = "Redis from the service security group only"
+  ip_protocol                  = "tcp"
+  from_port                    = var.redis_port
+  to_port                      = var.redis_port
+  referenced_security_group_id = var.client_security_group_id
+
+  tags = merge(var.tags, { Name = "${var.name}-redis-from-service" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "https" {
+  for_each = toset(var.egress_cidr_blocks)
+
+  security_group_id = aws_security_group.this.id
+  description       = "HTTPS to ${each.value} (SSM, CloudWatch)"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = each.value
+
+  tags = merge(var.tags, { Name = "${var.name}-redis-https" })
+}
+
+# ---------------------------------------------------------------------------
+# Instance profile: read the password parameter, CloudWatch agent
+# ---------------------------------------------------------------------------
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name_prefix        = "${substr(var.name, 0, 30)}-"
+  description        = "Redis instance ${var.name}"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+
+  tags = merge(var.tags, { Name = var.name })
+}
+
+resource "aws_iam_role_policy_attachment" "cloudwatch_agent" {
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/CloudWatchAgentServerPolicy"
+}
+
+resource "aws_iam_role_policy_attachment" "ssm_core" {
+  count = var.enable_ssm_session_manager ? 1 : 0
+
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+data "aws_iam_policy_document" "password" {
+  statement {
+    sid       = "ReadRedisPassword"
+    actions   = ["ssm:GetParameter"]
+    resources = [local.password_parameter_arn]
+  }
+
+  statement {
+    sid       = "DecryptSecureString"
+    actions   = ["kms:Decrypt"]
+    resources = var.ssm_kms_key_arn != null ? [var.ssm_kms_key_arn] : ["arn:${local.partition}:kms:${local.region}:${local.account}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ssm.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "password" {
+  name   = "read-redis-password"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.password.json
+}
+
+resource "aws_iam_instance_profile" "this" {
+  name_prefix = "${substr(var.name, 0, 30)}-"
+  role        = aws_iam_role.this.name
+
+  tags = merge(var.tags, { Name = var.name })
+}
+
+# ---------------------------------------------------------------------------
+# The instance
+# ---------------------------------------------------------------------------
+resource "aws_instance" "this" {
+  ami                         = local.ami_id
+  instance_type               = var.instance_type
+  subnet_id                   = var.subnet_id
+  vpc_security_group_ids      = [aws_security_group.this.id]
+  iam_instance_profile        = aws_iam_instance_profile.this.name
+  associate_public_ip_address = false
+  ebs_optimized               = true
+  monitoring                  = true
+  user_data                   = local.user_data
+  user_data_replace_on_change = true
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "disabled"
+  }
+
+  root_block_device {
+    volume_size           = var.root_volume_size
+    volume_type           = var.root_volume_type
+    encrypted             = true
+    kms_key_id            = var.ebs_kms_key_arn
+    delete_on_termination = true
+    tags                  = merge(var.tags, { Name = var.name })
+  }
+
+  tags = merge(var.tags, { Name = var.name, Role = "redis" })
+
+  # The role policy must exist before boot, when user data reads the password.
+  depends_on = [aws_iam_role_policy.password]
+}
+
+# EC2 auto-recovery: a failed system status check moves the instance to healthy hardware,
+# keeping its ID, private IP and EBS volume.
+resource "aws_cloudwatch_metric_alarm" "recover" {
+  alarm_name          = "${var.name}-redis-auto-recovery"
+  alarm_description   = "Recover Redis instance ${var.name} when the system status check fails"
+  namespace           = "AWS/EC2"
+  metric_name         = "StatusCheckFailed_System"
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 2
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  dimensions = {
+    InstanceId = aws_instance.this.id
+  }
+  alarm_actions = concat(["arn:${local.partition}:automate:${local.region}:ec2:recover"], var.recovery_alarm_actions)
+
+  tags = merge(var.tags, { Name = "${var.name}-redis-auto-recovery" })
+}

@@ -1,0 +1,34 @@
+output "instance_id" {
+  description = "ID of the Redis instance."
+  value       = aws_instance.this.id
+}
+
+output "private_ip" {
+  description = "Private IP of the Redis instance (the service's REDIS_HOST)."
+  value       = aws_instance.this.private_ip
+}
+
+output "port" {
+  description = "Port Redis listens on."
+  value       = var.redis_port
+}
+
+output "security_group_id" {
+  description = "ID of the Redis security group."
+  value       = aws_security_group.this.id
+}
+
+output "iam_role_name" {
+  description = "Name of the instance's IAM role."
+  value       = aws_iam_role.this.name
+}
+
+output "ami_id" {
+  description = "AMI the instance uses (given or looked up)."
+  value       = local.ami_id
+}
+
+output "recovery_alarm_arn" {
+  description = "ARN of the auto-recovery alarm."
+  value       = aws_cloudwatch_metric_alarm.recover.arn
+}
