@@ -1,0 +1,278 @@
+"""Deterministic sample documents with known text, generated in memory (tests and benchmarks only).
+
+Heavy or test-only libraries (numpy, Pillow, pypdf, rapidfuzz, fpdf2) are imported inside the
+functions, so importing this module costs nothing at service run time.
+"""
+from __future__ import annotations
+
+import io
+import random
+import textwrap
+
+_SENTENCES = (
+    "The supplier shall deliver the goods to the warehouse within thirty days of the order.",
+    "Payment is due on receipt of the invoice unless both parties agree otherwise in writing.",
+    "Our quarterly report shows that revenue grew by 12 percent compared with last year.",
+    "Please sign both copies of this agreement and return one of them to our office.",
+    "The meeting was moved to Thursday morning because the projector in room four is broken.",
+    "All employees must complete the safety training before the end of the month.",
+    "The tenant is responsible for minor repairs, while the landlord covers structural damage.",
+    "We would like to thank you for your patience while we reviewed the application.",
+    "The library will be closed on public holidays and open late on the first Friday.",
+    "Shipping costs are calculated from the weight of the parcel and the distance travelled.",
+    "A copy of the signed contract has been sent to the legal department for review.",
+    "The committee approved the budget after a long discussion about travel expenses.",
+    "Customers can return any item within two weeks if it is unused and in its box.",
+    "The new bridge across the river should reduce the morning traffic in the old town.",
+    "Our records show that the account was opened in March and closed in September.",
+    "Each chapter of the book begins with a short summary of the main arguments.",
+    "The engineer checked the pressure in every valve before the system was restarted.",
+    "Interest will be charged on late payments at a rate of two percent per month.",
+    "The museum holds a large collection of maps drawn by sailors in the last century.",
+    "Applicants should include a cover letter, a short resume and two references.",
+    "The train to the coast leaves at half past eight and arrives just before noon.",
+    "Any change to the schedule must be approved by the project manager in advance.",
+    "The price includes delivery, installation and a service visit after six months.",
+    "Weather conditions may delay the construction work during the winter season.",
+    "The board thanked the volunteers who organised the annual charity dinner.",
+    "This warranty does not cover damage caused by misuse, accidents or neglect.",
+    "The survey asked residents how often they use the park and what they would change.",
+    "Invoice number 4821 lists three items with a total value of 1,250 dollars.",
+    "The clinic is open from nine to five and accepts patients without an appointment.",
+    "Students must hand in their essays no later than the last day of the term.",
+    "The old factory near the station will be turned into offices and small shops.",
+    "A detailed map of the site is attached to the back of this letter.",
+    "The driver reported that the brakes made a strange noise on the steep road.",
+    "We regret to inform you that the product you ordered is no longer available.",
+    "The farmers market takes place every Saturday in the square behind the church.",
+    "Both parties agree to keep the terms of this settlement strictly confidential.",
+    "The results of the experiment were recorded in a notebook and checked twice.",
+    "Visitors are asked to leave their coats and bags at the desk near the entrance.",
+    "The software update fixes several problems with printing and saving documents.",
+    "Our office will move to a larger building on the north side of the city in June.",
+)
+
+FONT = "DejaVuSans.ttf"  # from fonts-dejavu-core; Pillow finds it under /usr/share/fonts
+LETTER = (612.0, 792.0)  # US Letter in points
+
+
+def sample_text(seed: int = 0, lines: int = 12, width: int = 60) -> str:
+    """`lines` lines of realistic English prose (at most `width` characters each), same for the same seed."""
+    rng = random.Random(seed)
+    words: list[str] = []
+    while len(words) < lines * width // 4:
+        words.extend(rng.choice(_SENTENCES).split())
+    wrapped = textwrap.wrap(" ".join(words), width=width, break_long_words=False)
+    return "\n".join(wrapped[:lines])
+
+
+def _font(size_px: float, font: str = FONT):
+    from PIL import ImageFont
+
+    return ImageFont.truetype(font, max(4, round(size_px)))
+
+
+def text_image(
+    text: str,
+    dpi: int = 300,
+    page_size: tuple[float, float] = LETTER,
+    font_size: float = 12.0,
+    columns: int = 1,
+    margin: float = 72.0,
+    noise: bool = True,
+    blur: float = 0.0,
+    skew: float = 0.0,
+    rotate: int = 0,
+    seed: int = 0,
+    font: str = FONT,
+):
+    """A greyscale 'scan' of `text` (lines as given) on a page of `page_size` points at `dpi`.
+
+    columns=2 puts the first half of the lines in the left column (reading order = ground truth);
+    skew turns the content by that many degrees counter-clockwise; rotate (0/90/180/270) turns the
+    whole sheet clockwise, as a page fed sideways into a scanner.
+    """
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFilter
+
+    px = dpi / 72.0
+    width, height = round(page_size[0] * px), round(page_size[1] * px)
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    face = _font(font_size * px, font)
+    line_height = font_size * 1.45 * px
+    lines = text.split("\n")
+    per_column = -(-len(lines) // columns)
+    gap = 24 * px
+    column_width = (width - 2 * margin * px - (columns - 1) * gap) / columns
+    for index, line in enumerate(lines):
+        column, row = divmod(index, per_column)
+        x = margin * px + column * (column_width + gap)
+        y = margin * px + row * line_height
+        draw.text((x, y), line, fill=0, font=face)
+    if skew:
+        image = image.rotate(skew, resample=Image.BICUBIC, fillcolor=255)
+    if blur:
+        image = image.filter(ImageFilter.GaussianBlur(blur * px / (300 / 72)))
+    if noise:
+        # Scanner-like noise that still compresses: grain near the ink (where it matters for OCR),
+        # flat paper elsewhere, and a sprinkle of dust specks.
+        rng = np.random.default_rng(seed)
+        coarse = image.reduce(8).point(lambda v: 255 if v < 250 else 0)  # 8x8 cells holding ink
+        near_ink = np.asarray(coarse.resize(image.size, Image.NEAREST)) > 0
+        array = np.asarray(image, dtype=np.float32) * 0.9 + 16  # paper is never pure white
+        grain = rng.normal(0, 14, array.shape).astype(np.float32)
+        array = np.where(near_ink, array + grain, np.round(array))
+        specks = rng.random(array.shape) < 0.0002
+        array[specks] = 30
+        image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L")
+    if rotate % 360:
+        image = image.rotate(-(rotate % 360), expand=True)  # PIL turns counter-clockwise
+    return image
+
+
+def _new_pdf():
+    import pypdfium2 as pdfium
+
+    return pdfium.PdfDocument.new()
+
+
+def _save(pdf) -> bytes:
+    buffer = io.BytesIO()
+    pdf.save(buffer)
+    pdf.close()
+    return buffer.getvalue()
+
+
+def add_image_page(pdf, image, page_size: tuple[float, float], placement: tuple[float, float, float, float] | None = None):
+    """Append a page of `page_size` points showing `image` at placement (x, y, w, h points,
+    origin bottom-left; default: the whole page). The image is stored losslessly (Flate)."""
+    import pypdfium2 as pdfium
+
+    page = pdf.new_page(*page_size)
+    x, y, w, h = placement or (0.0, 0.0, *page_size)
+    obj = pdfium.PdfImage.new(pdf)
+    bitmap = pdfium.PdfBitmap.from_pil(image)
+    obj.set_bitmap(bitmap, pages=[page])
+    obj.set_matrix(pdfium.PdfMatrix().scale(w, h).translate(x, y))
+    page.insert_obj(obj)
+    page.gen_content()
+    bitmap.close()
+    page.close()
+
+
+def scanned_pdf(page_texts: list[str], dpi: int = 300, noise: bool = True, seed: int = 0, **image_options) -> bytes:
+    """An image-only PDF: each text rendered as a greyscale scan at `dpi`, one page per text.
+    The page measures the scanned sheet (so rotate=90 gives a landscape page with sideways text)."""
+    pdf = _new_pdf()
+    for index, text in enumerate(page_texts):
+        image = text_image(text, dpi=dpi, noise=noise, seed=seed + index, **image_options)
+        add_image_page(pdf, image, (image.width * 72.0 / dpi, image.height * 72.0 / dpi))
+    return _save(pdf)
+
+
+def add_text_page(pdf, text: str, page_size: tuple[float, float] = LETTER, font_size: float = 12.0,
+                  font: str = "Helvetica", margin: float = 72.0):
+    """Append a born-digital page: one text object per line in a standard font (real text layer)."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    page = pdf.new_page(*page_size)
+    for row, line in enumerate(text.split("\n")):
+        if not line:
+            continue
+        obj = pdfium_c.FPDFPageObj_NewTextObj(pdf, font.encode(), ctypes.c_float(font_size))
+        encoded = (line + "\x00").encode("utf-16-le")
+        pdfium_c.FPDFText_SetText(obj, ctypes.cast(ctypes.c_char_p(encoded), pdfium_c.FPDF_WIDESTRING))
+        y = page_size[1] - margin - font_size - row * font_size * 1.45
+        pdfium_c.FPDFPageObj_Transform(obj, 1, 0, 0, 1, margin, y)
+        pdfium_c.FPDFPage_InsertObject(page, obj)
+    page.gen_content()
+    page.close()
+
+
+def text_pdf(page_texts: list[str], **options) -> bytes:
+    """A born-digital PDF whose pages carry `page_texts` as a real text layer (Helvetica)."""
+    pdf = _new_pdf()
+    for text in page_texts:
+        add_text_page(pdf, text, **options)
+    return _save(pdf)
+
+
+def mixed_pdf(pages: list[tuple[str, str]], dpi: int = 300, seed: int = 0) -> bytes:
+    """Pages of both kinds in one PDF: `pages` is a list of ("text" | "scan", text)."""
+    pdf = _new_pdf()
+    for index, (kind, text) in enumerate(pages):
+        if kind == "text":
+            add_text_page(pdf, text)
+        elif kind == "scan":
+            image = text_image(text, dpi=dpi, seed=seed + index)
+            add_image_page(pdf, image, (image.width * 72.0 / dpi, image.height * 72.0 / dpi))
+        else:
+            raise ValueError(f"unknown page kind {kind!r}")
+    return _save(pdf)
+
+
+def encrypted_pdf(text: str = "Confidential", password: str = "secret") -> bytes:
+    """A PDF that needs a user password to open (pypdf, RC4-128)."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(text_pdf([text]))))
+    writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def truncated_pdf(text: str = "This upload was cut off half way.") -> bytes:
+    """The first half of a valid PDF, as an interrupted upload leaves it."""
+    data = scanned_pdf([text], dpi=100, noise=False)
+    return data[: len(data) // 2]
+
+
+def zero_page_pdf() -> bytes:
+    """A well-formed PDF whose page tree is empty."""
+    from pypdf import PdfWriter
+
+    buffer = io.BytesIO()
+    PdfWriter().write(buffer)
+    return buffer.getvalue()
+
+
+def _image_bytes(image, fmt: str, dpi: int | None, **save_options) -> bytes:
+    buffer = io.BytesIO()
+    if dpi:
+        save_options["dpi"] = (dpi, dpi)
+    image.save(buffer, format=fmt, **save_options)
+    return buffer.getvalue()
+
+
+def png_page(text: str, dpi: int = 300, noise: bool = True, seed: int = 0, **image_options) -> bytes:
+    """A scanned page as a greyscale PNG (with its DPI recorded)."""
+    return _image_bytes(text_image(text, dpi=dpi, noise=noise, seed=seed, **image_options), "PNG", dpi)
+
+
+def jpeg_page(text: str, dpi: int = 300, noise: bool = True, seed: int = 0, quality: int = 90, **image_options) -> bytes:
+    """A scanned page as a JPEG."""
+    return _image_bytes(text_image(text, dpi=dpi, noise=noise, seed=seed, **image_options), "JPEG", dpi, quality=quality)
+
+
+def tiff_pages(page_texts: list[str], dpi: int = 300, noise: bool = True, seed: int = 0, **image_options) -> bytes:
+    """A multi-page TIFF (deflate), one frame per text."""
+    images = [text_image(t, dpi=dpi, noise=noise, seed=seed + i, **image_options) for i, t in enumerate(page_texts)]
+    return _image_bytes(images[0], "TIFF", dpi, save_all=True, append_images=images[1:], compression="tiff_adobe_deflate")
+
+
+def normalise_whitespace(text: str) -> str:
+    return " ".join(text.split())
+
+
+def cer(expected: str, actual: str) -> float:
+    """Character error rate: Levenshtein distance over whitespace-normalised text / expected length."""
+    from rapidfuzz.distance import Levenshtein
+
+    reference, hypothesis = normalise_whitespace(expected), normalise_whitespace(actual)
+    if not reference:
+        return 0.0 if not hypothesis else 1.0
+    return Levenshtein.distance(reference, hypothesis) / len(reference)
