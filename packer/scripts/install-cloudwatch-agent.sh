@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# CloudWatch agent with this image's config (files/cloudwatch/$IMAGE_ROLE.json): CPU, memory and
+# disk metrics, the role's log files and the Docker container logs.
+# On Amazon Linux the agent comes from the distribution's repository. Debian has no package (Amazon
+# ships a .deb from its own download site, which the test machines cannot reach): there the script
+# installs the config and the unit, and the image tests mark the agent binary as a real-instance check.
+# Environment: IMAGE_ROLE (ocr|redis).
+# Packer runs an uploaded copy of this script: PROVISION_DIR says where scripts/ and files/ are.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "${PROVISION_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}/scripts/lib.sh"
+require_root
+
+role="${IMAGE_ROLE:?IMAGE_ROLE must be ocr or redis}"
+agent_dir=/opt/aws/amazon-cloudwatch-agent
+config="$agent_dir/etc/amazon-cloudwatch-agent.json"
+
+if [ "$(os_family)" = amzn ]; then
+  pkg_install amazon-cloudwatch-agent
+fi
+
+install_file "cloudwatch/$role.json" "$config" 0644
+
+# The package brings its unit; where there is no package, install the same unit ourselves.
+if [ ! -e /etc/systemd/system/amazon-cloudwatch-agent.service ] &&
+  [ ! -e /usr/lib/systemd/system/amazon-cloudwatch-agent.service ]; then
+  install_file systemd/amazon-cloudwatch-agent.service /etc/systemd/system/amazon-cloudwatch-agent.service 0644
+fi
+
+# Translate and validate the JSON now, so a bad config fails the build rather than the first boot.
+if [ -x "$agent_dir/bin/amazon-cloudwatch-agent-ctl" ]; then
+  "$agent_dir/bin/amazon-cloudwatch-agent-ctl" -a fetch-config -m ec2 -c "file:$config"
+else
+  log "agent binary absent on $(os_family): config and unit installed, binary is a real-instance check"
+fi
+
+enable_unit amazon-cloudwatch-agent.service
