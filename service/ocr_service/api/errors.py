@@ -1,0 +1,71 @@
+"""Every error leaves the API as `{"error": {"code", "message"}}` with a 4xx/503, never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..orchestrator import Conflict, NotFound
+from ..pipeline import DocumentError
+from ..store.base import StoreUnavailable
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
+
+
+class ApiError(Exception):
+    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status_code, self.code, self.message, self.headers = status_code, code, message, headers
+
+
+def error_response(status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code, headers=headers)
+
+
+def _validation_message(error: RequestValidationError) -> tuple[str, str]:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path"))
+        if item.get("type") == "missing" and where == "file":
+            return "missing_file", "No file was sent: upload the document as multipart/form-data field `file`."
+        problems.append(f"{where or 'request'}: {item.get('msg')}")
+    return "invalid_request", "; ".join(problems) or "The request is not valid."
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, error: ApiError):
+        return error_response(error.status_code, error.code, error.message, error.headers)
+
+    @app.exception_handler(DocumentError)
+    async def document_error(_: Request, error: DocumentError):
+        return error_response(error.http_status, error.code, error.message)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, error: Conflict):
+        return error_response(409, "document_id_conflict", str(error))
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, error: NotFound):
+        return error_response(404, "not_found", f"No document with id {error}.")
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(_: Request, error: StoreUnavailable):
+        log.warning("dependency down: %s", error)
+        return error_response(503, "unavailable", f"{error.dependency} is unavailable; retry shortly.",
+                              {"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError):
+        code, message = _validation_message(error)
+        return error_response(422, code, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(error.status_code, "http_error")
+        return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))

@@ -1,0 +1,153 @@
+"""The HTTP contract: POST /extract, GET /check-status/{id}, GET /result/{id}, GET /health."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from ..orchestrator import Orchestrator, Status, Upload
+from ..pipeline import available_languages, document_text
+from ..store.base import COMPLETED, FAILED
+from .errors import ApiError
+from .models import DOCUMENT_ID_PATTERN, ErrorResponse, HealthResponse, ResultResponse, StatusResponse, SubmitResponse
+
+router = APIRouter()
+CHUNK = 1024 * 1024
+
+
+def _errors(*codes: int) -> dict:
+    return {code: {"model": ErrorResponse} for code in codes}
+
+
+def _orchestrator(request: Request) -> Orchestrator:
+    return request.app.state.runtime.orchestrator
+
+
+def _stage(request: Request, file: UploadFile) -> Upload:
+    """Copy the upload to a staging file while hashing it; refuse it once it passes the limit."""
+    settings = request.app.state.runtime.settings
+    staging = Path(tempfile.mkstemp(prefix="upload-", dir=request.app.state.staging_dir)[1])
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(staging, "wb") as out:
+            while chunk := file.file.read(CHUNK):
+                size += len(chunk)
+                if size > settings.max_upload_bytes:
+                    raise ApiError(413, "too_large", f"The upload is larger than the limit of "
+                                                     f"{settings.max_upload_bytes} bytes.")
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return Upload(path=staging, size_bytes=size, sha256=digest.hexdigest(), filename=file.filename)
+
+
+def _submit_response(request: Request, status: Status) -> SubmitResponse:
+    document_id = status.record.document_id
+    return SubmitResponse(
+        document_id=document_id, status=status.status,
+        status_url=str(request.url_for("check_status", document_id=document_id)),
+        result_url=str(request.url_for("get_result", document_id=document_id)),
+    )
+
+
+@router.post(
+    "/extract", status_code=202, response_model=SubmitResponse,
+    responses={**_errors(400, 409, 413, 415, 422, 503),
+               202: {"description": "Accepted: the document and its record are stored durably."}},
+    summary="Upload a document (PDF, PNG, JPEG, TIFF) for text extraction",
+)
+def extract(
+    request: Request,
+    file: Annotated[UploadFile, File(description="The document. Its type is detected from its bytes.")],
+    document_id: Annotated[str | None, Form(
+        pattern=DOCUMENT_ID_PATTERN,
+        description="Your id for the document (`[A-Za-z0-9._-]{1,128}`); generated when absent. "
+                    "Re-sending the same id with the same bytes and options returns the existing job; "
+                    "with different bytes it is a 409.")] = None,
+    language: Annotated[str, Form(
+        pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
+        description="Tesseract language codes joined by `+`, e.g. `eng+fra`. See GET /languages.")] = "eng",
+    mode: Annotated[Literal["auto", "ocr", "text"], Form(
+        description="`auto`: use a page's text layer when it is real text, else OCR; `ocr`: always OCR; "
+                    "`text`: never OCR.")] = "auto",
+):
+    upload = _stage(request, file)
+    try:
+        status, created = _orchestrator(request).submit(upload, document_id, language, mode)
+    finally:
+        upload.path.unlink(missing_ok=True)
+    body = _submit_response(request, status)
+    return JSONResponse(body.model_dump(), status_code=202,
+                        headers={"Location": body.status_url, "X-Created": str(created).lower()})
+
+
+@router.get("/check-status/{document_id}", response_model=StatusResponse, responses=_errors(404, 503),
+            name="check_status", summary="A document's status and progress")
+def check_status(request: Request, document_id: str):
+    return _orchestrator(request).status(document_id).to_json()
+
+
+@router.get(
+    "/result/{document_id}", name="get_result", response_model=ResultResponse,
+    responses={**_errors(404, 409, 503),
+               202: {"model": StatusResponse, "description": "Not finished yet: the status body."},
+               409: {"model": StatusResponse, "description": "The document failed: the status body with its error."},
+               200: {"content": {"application/json": {}, "text/plain": {}, "text/html": {}, "application/pdf": {}},
+                     "description": "The result in the format asked for."}},
+    summary="A completed document's text, per page, or as plain text, hOCR or a searchable PDF",
+)
+def get_result(
+    request: Request,
+    document_id: str,
+    format: Annotated[Literal["json", "text", "hocr", "pdf"], Query(
+        description="`json` (default), `text` (text/plain), `hocr` (hOCR HTML), `pdf` (the original with "
+                    "an invisible text layer: searchable and selectable).")] = "json",
+    words: Annotated[bool, Query(
+        description="JSON only: include each page's words with boxes and confidences.")] = False,
+):
+    orchestrator = _orchestrator(request)
+    status = orchestrator.status(document_id)
+    if status.status == FAILED:
+        return JSONResponse(status.to_json(), status_code=409)
+    if status.status != COMPLETED:
+        return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
+
+    pages = orchestrator.pages(status)
+    if format == "text":
+        return PlainTextResponse(document_text(pages))
+    if format == "hocr":
+        from ..pipeline.outputs import render_hocr
+
+        return Response(render_hocr(document_id, pages), media_type="text/html; charset=utf-8")
+    if format == "pdf":
+        from ..pipeline.outputs import render_searchable_pdf
+
+        with orchestrator.original(status) as original:
+            pdf = render_searchable_pdf(original, pages)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
+    if not words:
+        pages = [{key: value for key, value in page.items() if key != "words"} for page in pages]
+    return {**status.to_json(), "text": document_text(pages), "pages": pages}
+
+
+@router.get("/languages", summary="Installed OCR languages")
+def languages() -> dict[str, list[str]]:
+    return {"languages": available_languages()}
+
+
+@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}},
+            summary="200 when the service and its dependencies answer; 503 naming the one that does not")
+def health(request: Request):
+    runtime = request.app.state.runtime
+    checks = runtime.health()
+    healthy = all(value == "ok" for value in checks.values())
+    body = {"status": "ok" if healthy else "unavailable", "mode": runtime.mode, "checks": checks}
+    return JSONResponse(body, status_code=200 if healthy else 503)

@@ -1,0 +1,71 @@
+"""Settings from the environment (the seed's variable names), with safe embedded defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """Every field is read from the environment variable of the same name, upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # HTTP
+    host: str = Field("0.0.0.0", description="Address the HTTP server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
+    api_key: SecretStr | None = Field(None, description="When set, every call but /health needs X-API-Key.")
+
+    # Embedded mode (no MongoDB/Redis configured)
+    data_dir: Path = Field(Path("data"), description="Embedded mode: where documents and uploads live.")
+
+    # Production mode
+    mongo_connection_string: SecretStr | None = Field(None, description="MongoDB URI; selects MongoDB.")
+    mongo_db_name: str = Field("ocr", description="MongoDB database name.")
+    mongo_collection_name: str = Field("documents", description="MongoDB collection for documents.")
+    mongo_timeout_ms: int = Field(3000, ge=100, description="MongoDB server selection timeout.")
+    redis_host: str | None = Field(None, description="Redis host; selects the Redis job queue and cache.")
+    redis_port: int = Field(6379, ge=1, le=65535, description="Redis port.")
+    redis_password: SecretStr | None = Field(None, description="Redis password (AUTH).")
+    redis_tls: bool = Field(False, description="Connect to Redis over TLS.")
+    redis_db: int = Field(0, ge=0, description="Redis database number.")
+
+    # Work
+    ocr_workers: int = Field(default_factory=_cores, ge=1, description="OCR processes (one per core).")
+    run_workers: bool = Field(True, description="Production mode: `serve` also runs a queue worker.")
+    concurrent_documents: int = Field(2, ge=1, description="Documents one worker processes at once.")
+    job_timeout_s: float = Field(6 * 3600, gt=0, description="A document taking longer ends failed.")
+    job_max_retries: int = Field(3, ge=0, description="Retries of a document after a transient error.")
+    lease_s: float = Field(60, gt=0, description="A worker's claim on a document, renewed while it works.")
+    reconcile_interval_s: float = Field(30, gt=0, description="How often unfinished stale jobs are re-queued.")
+    queue_heartbeat_timeout_s: float = Field(60, gt=0, description="Redis queue: a silent worker is dead after.")
+    queue_maintenance_chance: int = Field(1000, ge=0, le=1_000_000, description="Redis queue: per million.")
+
+    # Limits
+    max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest accepted upload.")
+    max_pages: int = Field(2000, ge=1, description="Most pages a document may have.")
+    max_page_pixels: int = Field(200_000_000, ge=1, description="Largest rendered page, in pixels.")
+    page_timeout_s: float = Field(120, gt=0, description="Longest OCR of a single page.")
+    default_language: str = Field("eng", description="Language when the request names none.")
+    result_cache_ttl_s: int = Field(600, ge=0, description="How long a completed result stays cached.")
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def production(self) -> bool:
+        return self.mongo_connection_string is not None
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_host)

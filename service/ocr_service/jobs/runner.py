@@ -1,0 +1,111 @@
+"""Processes one document: claim it, OCR its missing pages through the pool, record the outcome.
+
+Shared by every queue engine; the engines differ only in how a document id reaches `run`.
+Every step is idempotent, so a document delivered twice (at-least-once queues) is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from ..pipeline import DocumentError, Limits, PageOptions, inspect_document
+from ..store.base import COMPLETED, FAILED, DocumentStore, StoreUnavailable
+from .pool import PagePool, PoolCrashed
+
+log = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """A transient failure: the document went back to the queue and should be delivered again."""
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    limits: Limits
+    lease_s: float = 60.0
+    job_timeout_s: float = 6 * 3600
+    max_retries: int = 3
+    page_timeout_s: float = 120.0
+
+
+class DocumentRunner:
+    def __init__(self, store: DocumentStore, pool: PagePool, config: RunnerConfig, owner: str | None = None):
+        self.store, self.pool, self.config = store, pool, config
+        # The embedded service passes a fixed owner: after a restart it takes back its own leases.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def run(self, document_id: str) -> None:
+        """Process the document if it is still unfinished and nobody else holds it.
+        Raises RetryLater after a transient failure (the queue retries with backoff)."""
+        record = self.store.claim(document_id, self.owner, self.config.lease_s)
+        if record is None:
+            return  # finished already, a follower, or held by a live worker elsewhere
+        if record.attempts > self.config.max_retries + 1:  # e.g. it crashed every process that took it
+            self._fail(document_id, record.cache_key, "processing_error",
+                       f"Processing was attempted {record.attempts - 1} times without finishing.")
+            return
+        stop_heartbeat = self._keep_lease(document_id)
+        try:
+            self._process(document_id, record.options)
+        except DocumentError as error:
+            self._fail(document_id, record.cache_key, error.code, error.message)
+        except TimeoutError as error:
+            self._fail(document_id, record.cache_key, "job_timeout", str(error))
+        except (PoolCrashed, StoreUnavailable, OSError) as error:
+            if record.attempts > self.config.max_retries:
+                log.error("document %s failed after %d attempts: %s", document_id, record.attempts, error)
+                self._fail(document_id, record.cache_key, "processing_error",
+                           f"Processing failed {record.attempts} times; last error: {error}")
+                return
+            log.warning("document %s: transient error, will retry: %s", document_id, error)
+            try:
+                self.store.release(document_id, self.owner)
+            except StoreUnavailable:
+                pass  # the lease runs out and the reconciler re-queues it
+            raise RetryLater(str(error)) from error
+        except Exception as error:  # a bug: fail the document instead of retrying it forever
+            log.exception("document %s: unexpected error", document_id)
+            self._fail(document_id, record.cache_key, "internal_error",
+                       f"An unexpected error stopped processing: {type(error).__name__}.")
+        finally:
+            stop_heartbeat()
+
+    def _process(self, document_id: str, options: dict) -> None:
+        started = time.monotonic()
+        page_options = PageOptions(**options)
+        with self.store.open_upload(document_id) as path:
+            info = inspect_document(path, self.config.limits)
+            self.store.set_pages_total(document_id, info.page_count)
+            done = self.store.page_numbers(document_id)
+            todo = [n for n in range(1, info.page_count + 1) if n not in done]
+            # The pool's own wait is a backstop for a page that hangs past the engine's timeout.
+            for page in self.pool.run_pages(path, todo, page_options, self.config.limits,
+                                            timeout_s=self.config.page_timeout_s * 2 + 30):
+                self.store.save_page(document_id, page)
+                if time.monotonic() - started > self.config.job_timeout_s:
+                    raise TimeoutError(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
+        self.store.finish(document_id, self.owner, COMPLETED)
+
+    def _fail(self, document_id: str, cache_key: str, code: str, message: str) -> None:
+        self.store.finish(document_id, self.owner, FAILED, {"code": code, "message": message})
+        self.store.release_primary(cache_key, document_id)
+
+    def _keep_lease(self, document_id: str):
+        """Renew the lease in the background while the document is worked on."""
+        stopped = threading.Event()
+
+        def beat() -> None:
+            while not stopped.wait(self.config.lease_s / 3):
+                try:
+                    self.store.renew(document_id, self.owner, self.config.lease_s)
+                except StoreUnavailable:
+                    log.warning("could not renew the lease on %s", document_id)
+
+        threading.Thread(target=beat, name=f"lease-{document_id}", daemon=True).start()
+        return stopped.set

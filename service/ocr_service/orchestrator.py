@@ -1,0 +1,164 @@
+"""What the API does, independent of HTTP: accept a document, report its status, assemble its result.
+
+Identical uploads (same bytes, same options) share one computation: the first becomes the
+*primary*, later ones *follow* it and report its status and result, so 20 identical uploads cost
+one OCR run, and an upload of an already-processed document is complete at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .jobs.base import JobQueue
+from .pipeline import DocumentError, Limits, PageOptions, inspect_document, validate_language
+from .store.base import (
+    COMPLETED,
+    FAILED,
+    Cache,
+    DocumentRecord,
+    DocumentStore,
+    DuplicateDocument,
+)
+
+log = logging.getLogger(__name__)
+
+# Bump when the pipeline's output changes, so old cached results are not served for new uploads.
+PIPELINE_VERSION = "1"
+MODES = ("auto", "ocr", "text")
+
+
+class Conflict(Exception):
+    """The document id exists with other bytes or options."""
+
+
+class NotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: Path
+    size_bytes: int
+    sha256: str
+    filename: str | None
+
+
+@dataclass
+class Status:
+    """A document's state as clients see it (a follower shows its primary's progress)."""
+
+    record: DocumentRecord
+    status: str
+    pages_total: int
+    pages_done: int
+    error: dict[str, str] | None
+    result_source: str  # the document whose pages hold the result
+    source_updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "document_id": self.record.document_id,
+            "status": self.status,
+            "pages_total": self.pages_total,
+            "pages_done": self.pages_done,
+            "created_at": self.record.created_at.isoformat(),
+            "updated_at": max(self.record.updated_at, self.source_updated_at).isoformat(),
+            "error": self.error,
+        }
+
+
+def cache_key_for(sha256: str, options: PageOptions) -> str:
+    canonical = json.dumps({"sha256": sha256, "options": asdict(options), "v": PIPELINE_VERSION}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Orchestrator:
+    def __init__(self, store: DocumentStore, queue: JobQueue, cache: Cache, limits: Limits,
+                 result_cache_ttl_s: int = 600):
+        self.store, self.queue, self.cache, self.limits = store, queue, cache, limits
+        self.result_cache_ttl_s = result_cache_ttl_s
+
+    # -- submit --------------------------------------------------------------------------------
+    def submit(self, upload: Upload, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
+        """Accept a document. Returns its status and whether it was newly created.
+        Raises DocumentError (bad input), Conflict, StoreUnavailable."""
+        if mode not in MODES:
+            raise DocumentError("invalid_mode", f"mode must be one of {', '.join(MODES)}; got {mode!r}.", 422)
+        validate_language(language)
+        options = PageOptions(language=language, mode=mode)
+        key = cache_key_for(upload.sha256, options)
+
+        document_id = document_id or uuid.uuid4().hex
+        existing = self.store.get(document_id)
+        if existing is not None:
+            return self._same_or_conflict(existing, key), False
+
+        info = inspect_document(upload.path, self.limits)
+        record = DocumentRecord(
+            document_id=document_id, content_sha256=upload.sha256, cache_key=key, options=asdict(options),
+            filename=upload.filename, media_type=info.media_type, size_bytes=upload.size_bytes,
+            pages_total=info.page_count,
+        )
+        try:
+            self.store.create(record, upload.path)
+        except DuplicateDocument:  # the same id was uploaded concurrently
+            return self._same_or_conflict(self.store.get(document_id), key), False
+
+        primary = self.store.claim_primary(key, document_id)
+        if primary != document_id:
+            other = self.store.get(primary)
+            if other is None or other.status == FAILED:
+                self.store.release_primary(key, primary)  # a failed run is retried by a new upload
+                primary = self.store.claim_primary(key, document_id)
+        if primary == document_id:
+            self._enqueue(document_id)
+        else:
+            self.store.follow(document_id, primary)
+            log.info("document %s reuses the result of %s", document_id, primary)
+        return self.status(document_id), True
+
+    def _same_or_conflict(self, existing: DocumentRecord | None, key: str) -> Status:
+        if existing is None or existing.cache_key != key:
+            raise Conflict("A document with this document_id exists with different content or options; "
+                           "choose another document_id.")
+        return self.status(existing.document_id)
+
+    def _enqueue(self, document_id: str) -> None:
+        try:
+            self.queue.enqueue(document_id)
+        except Exception as error:  # the record is durable: the reconciler queues it again later
+            log.warning("could not queue %s now (%s); the reconciler will", document_id, error)
+
+    # -- read ----------------------------------------------------------------------------------
+    def status(self, document_id: str) -> Status:
+        record = self.store.get(document_id)
+        if record is None:
+            raise NotFound(document_id)
+        source = record
+        if record.result_of:
+            source = self.store.get(record.result_of) or record
+        return Status(record=record, status=source.status, pages_total=source.pages_total,
+                      pages_done=source.pages_done, error=source.error, result_source=source.document_id,
+                      source_updated_at=source.updated_at)
+
+    def pages(self, status: Status) -> list[dict[str, Any]]:
+        """The completed document's pages, words included (served from the cache when it has them)."""
+        key = f"result:{status.record.cache_key}"
+        cached = self.cache.get(key)
+        if cached is not None:
+            return json.loads(cached)
+        pages = list(self.store.pages(status.result_source))
+        if status.status == COMPLETED and self.result_cache_ttl_s:
+            self.cache.set(key, json.dumps(pages).encode(), self.result_cache_ttl_s)
+        return pages
+
+    def original(self, status: Status) -> contextlib.AbstractContextManager[Path]:
+        return self.store.open_upload(status.result_source)
