@@ -1,0 +1,137 @@
+"""A parsed `terraform show -json` plan, with resources in the same shape as parsed HCL."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .hcl import HclError, Stack, load_stack
+
+
+@dataclass
+class Resource:
+    """A resource as the assertion helpers see it, from HCL or from a plan.
+
+    `body` has HCL's shape (nested blocks are lists of dicts). In a plan, values unknown until apply
+    are replaced by the references of their configuration expression, e.g. "${aws_security_group.x.id}",
+    so that "which group does this rule name" can be answered before apply.
+    """
+
+    address: str
+    type: str
+    body: dict
+    file: Path | str
+    line: int
+    for_each: Any = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+_INDEX = re.compile(r"\[[^\]]*\]")
+
+
+class Plan:
+    """`terraform show -json` output; `raw` is the dict, `resources()` the managed resources to be."""
+
+    def __init__(self, raw: dict, workdir: Path | str, source_dir: Path | str | None = None):
+        self.raw = raw
+        self.workdir = Path(workdir)
+        self.source_dir = Path(source_dir) if source_dir else self.workdir
+        self._stacks: dict[str, Stack | None] = {}
+
+    # ---- lookups -------------------------------------------------------------------------
+    def changes(self, type: str | None = None, mode: str = "managed") -> list[dict]:
+        return [rc for rc in self.raw.get("resource_changes", [])
+                if rc.get("mode") == mode and (type is None or rc.get("type") == type)]
+
+    def actions(self) -> dict[str, list[str]]:
+        return {rc["address"]: rc["change"]["actions"] for rc in self.raw.get("resource_changes", [])}
+
+    def addresses(self, type: str | None = None) -> list[str]:
+        return [rc["address"] for rc in self.changes(type)]
+
+    def variables(self) -> dict[str, Any]:
+        return {k: v.get("value") for k, v in self.raw.get("variables", {}).items()}
+
+    def output_changes(self) -> dict[str, dict]:
+        return self.raw.get("output_changes", {})
+
+    def _module_config(self, module_address: str | None) -> dict:
+        config = self.raw.get("configuration", {}).get("root_module", {})
+        if module_address:
+            for name in _INDEX.sub("", module_address).split(".")[1::2]:
+                config = config.get("module_calls", {}).get(name, {}).get("module", {})
+        return config
+
+    def _stack(self, module_address: str | None) -> Stack | None:
+        key = _INDEX.sub("", module_address or "")
+        if key not in self._stacks:
+            try:
+                stack = load_stack(self.source_dir)
+                for name in key.split(".")[1::2] if key else []:
+                    stack = stack.module(name)
+            except HclError:
+                stack = None
+            self._stacks[key] = stack
+        return self._stacks[key]
+
+    def locate(self, module_address: str | None, rtype: str, name: str) -> tuple[Path | str, int]:
+        """File and line of a resource's source block (in the original tree when known)."""
+        stack = self._stack(module_address)
+        if stack is not None:
+            block = stack.resources.get(f"{rtype}.{name}")
+            if block is not None:
+                return block.file, block.line
+        return f"{self.source_dir} ({module_address or 'root module'})", 0
+
+    def resources(self, *types: str) -> list[Resource]:
+        found = []
+        for rc in self.changes():
+            if types and rc["type"] not in types:
+                continue
+            change = rc.get("change", {})
+            if change.get("actions") == ["delete"]:
+                continue
+            config = next((r for r in self._module_config(rc.get("module_address")).get("resources", [])
+                           if r.get("type") == rc["type"] and r.get("name") == rc["name"]
+                           and r.get("mode") == "managed"), {})
+            body = _fill_unknown(change.get("after") or {}, change.get("after_unknown") or {},
+                                 config.get("expressions", {}))
+            file, line = self.locate(rc.get("module_address"), rc["type"], rc["name"])
+            found.append(Resource(rc["address"], rc["type"], body, file, line))
+        return found
+
+
+def _refs(expression: Any) -> str | None:
+    if isinstance(expression, dict) and expression.get("references"):
+        return "${" + " ".join(expression["references"]) + "}"
+    return None
+
+
+def _fill_unknown(after: Any, unknown: Any, expressions: Any) -> Any:
+    """Replace values unknown until apply with their configuration references."""
+    if unknown is True:
+        return _refs(expressions) or "${unknown}"
+    if isinstance(after, dict) or isinstance(unknown, dict):
+        after = dict(after or {})
+        unknown = unknown if isinstance(unknown, dict) else {}
+        expressions = expressions if isinstance(expressions, dict) else {}
+        for key in set(after) | set(unknown):
+            after[key] = _fill_unknown(after.get(key), unknown.get(key), expressions.get(key))
+        return after
+    if isinstance(after, list) or isinstance(unknown, list):
+        after = list(after or [])
+        unknown = unknown if isinstance(unknown, list) else []
+        refs = _refs(expressions)
+        if refs and any(u is True for u in unknown):
+            return [refs if (i < len(unknown) and unknown[i] is True) else v
+                    for i, v in enumerate(after + [None] * (len(unknown) - len(after)))]
+        nested = expressions if isinstance(expressions, list) else []
+        return [_fill_unknown(after[i] if i < len(after) else None,
+                              unknown[i] if i < len(unknown) else None,
+                              nested[i] if i < len(nested) else (nested[0] if nested else None))
+                for i in range(max(len(after), len(unknown)))]
+    return after
