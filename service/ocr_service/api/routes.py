@@ -135,7 +135,8 @@ def get_result(
                         headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
     if not words:
         pages = [{key: value for key, value in page.items() if key != "words"} for page in pages]
-    return {**status.to_json(), "text": document_text(pages), "pages": pages}
+    # The stored pages are already in the documented shape; JSONResponse skips a second validation.
+    return JSONResponse({**status.to_json(), "text": document_text(pages), "pages": pages})
 
 
 @router.get("/languages", summary="Installed OCR languages")

@@ -1,0 +1,155 @@
+"""The HTTP contract over real HTTP, against a uvicorn server in each mode."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ocr_service import samples
+
+from .conftest import small_scans, submit_and_wait, wait_for
+
+
+def test_health_names_the_mode_and_its_dependencies(client, service):
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["mode"] in service.name
+    assert set(body["checks"]) == {"store", "cache", "queue"}
+
+
+def test_scanned_page_round_trip(client, scanned_page):
+    response = scanned_page.upload(client)
+    assert response.status_code == 202
+    accepted = response.json()
+    assert set(accepted) == {"document_id", "status", "status_url", "result_url"}
+    assert accepted["status"] in ("queued", "processing", "completed")
+    assert accepted["status_url"].endswith(f"/check-status/{accepted['document_id']}")
+
+    status = wait_for(client, accepted["document_id"])
+    assert status["status"] == "completed"
+    assert status["pages_total"] == status["pages_done"] == 1
+    assert status["error"] is None
+    assert status["created_at"] <= status["updated_at"]
+
+    result = client.get(accepted["result_url"]).json()
+    assert result["status"] == "completed"
+    [page] = result["pages"]
+    assert page["number"] == 1 and page["source"] == "ocr"
+    assert page["confidence"] > 70
+    assert "words" not in page
+    assert samples.cer(scanned_page.pages[0], page["text"]) <= 0.02
+    assert samples.cer(scanned_page.pages[0], result["text"]) <= 0.02
+
+    text = client.get(accepted["result_url"], params={"format": "text"})
+    assert text.headers["content-type"].startswith("text/plain")
+    assert text.text == result["text"]
+
+    with_words = client.get(accepted["result_url"], params={"words": "true"}).json()
+    words = with_words["pages"][0]["words"]
+    assert len(words) >= 20
+    assert all(len(word["bbox"]) == 4 and word["bbox"][0] < word["bbox"][2] for word in words)
+
+
+def test_born_digital_50_pages_take_the_text_layer_exactly(client, born_digital_50):
+    result = submit_and_wait(client, born_digital_50)
+    assert len(result["pages"]) == 50
+    # No page went to Tesseract: every one came from the text layer, with no OCR confidence.
+    assert {page["source"] for page in result["pages"]} == {"text-layer"}
+    assert all(page["confidence"] is None for page in result["pages"])
+    for page, expected in zip(result["pages"], born_digital_50.pages, strict=True):
+        assert samples.normalise_whitespace(page["text"]) == samples.normalise_whitespace(expected)
+
+
+def test_ten_page_scan_shows_progress_page_by_page(client, scanned_10):
+    document_id = scanned_10.upload(client).json()["document_id"]
+    early = client.get(f"/result/{document_id}")
+    assert early.status_code in (200, 202)  # 202 with the status body while it runs
+    if early.status_code == 202:
+        assert early.json()["status"] in ("queued", "processing")
+
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = client.get(f"/check-status/{document_id}").json()
+        seen.append((status["status"], status["pages_done"]))
+        if status["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.05)
+    assert seen[-1] == ("completed", 10)
+    done_counts = [done for _, done in seen]
+    assert done_counts == sorted(done_counts), "progress never goes backwards"
+    assert any(state == "processing" and 0 < done < 10 for state, done in seen), seen
+
+    result = client.get(f"/result/{document_id}").json()
+    assert [page["number"] for page in result["pages"]] == list(range(1, 11))
+    for page, expected in zip(result["pages"], scanned_10.pages, strict=True):
+        assert samples.cer(expected, page["text"]) <= 0.02
+
+
+def test_mixed_document_takes_each_page_its_own_way(client, mixed_doc):
+    result = submit_and_wait(client, mixed_doc)
+    assert [page["source"] for page in result["pages"]] == ["text-layer", "ocr"]
+    assert samples.normalise_whitespace(result["pages"][0]["text"]) == samples.normalise_whitespace(mixed_doc.pages[0])
+    assert samples.cer(mixed_doc.pages[1], result["pages"][1]["text"]) <= 0.02
+
+
+def test_mode_text_never_ocrs_and_mode_ocr_always_does(client, mixed_doc):
+    text_only = submit_and_wait(client, mixed_doc, mode="text")
+    assert [page["source"] for page in text_only["pages"]] == ["text-layer", "none"]
+    assert text_only["pages"][1]["text"] == ""
+    forced = submit_and_wait(client, mixed_doc, mode="ocr")
+    assert [page["source"] for page in forced["pages"]] == ["ocr", "ocr"]
+    assert samples.cer(mixed_doc.pages[0], forced["pages"][0]["text"]) <= 0.02
+
+
+def test_same_id_and_bytes_is_idempotent_other_bytes_conflict(client, scanned_page, mixed_doc):
+    first = scanned_page.upload(client, document_id="contract-2026.v1")
+    assert first.status_code == 202
+    again = scanned_page.upload(client, document_id="contract-2026.v1")
+    assert again.status_code == 202
+    assert again.json()["document_id"] == "contract-2026.v1"
+    assert again.headers["x-created"] == "false"
+
+    clash = mixed_doc.upload(client, document_id="contract-2026.v1")
+    assert clash.status_code == 409
+    assert clash.json()["error"]["code"] == "document_id_conflict"
+    other_options = scanned_page.upload(client, document_id="contract-2026.v1", mode="ocr")
+    assert other_options.status_code == 409
+    assert wait_for(client, "contract-2026.v1")["status"] == "completed"
+
+
+def test_upload_of_an_already_processed_document_completes_at_once(client):
+    [doc] = small_scans(1, seed=900)
+    first = submit_and_wait(client, doc)
+    again = doc.upload(client).json()
+    status = client.get(f"/check-status/{again['document_id']}").json()
+    assert status["status"] == "completed"
+    assert client.get(f"/result/{again['document_id']}").json()["text"] == first["text"]
+
+
+def test_unknown_document_is_404(client):
+    for path in ("/check-status/nope", "/result/nope"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+
+
+def test_languages_lists_installed_traineddata(client):
+    languages = client.get("/languages").json()["languages"]
+    assert "eng" in languages and "osd" not in languages
+
+
+def test_openapi_describes_every_field_and_error(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    extract = spec["paths"]["/extract"]["post"]
+    assert {"202", "409", "413", "415", "422", "503"} <= set(extract["responses"])
+    schema_ref = extract["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
+    form = spec["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
+    assert {"file", "document_id", "language", "mode"} <= set(form["properties"])
+    assert all(form["properties"][name].get("description") for name in ("file", "document_id", "language", "mode"))
+    assert {"200", "202", "404", "409"} <= set(spec["paths"]["/result/{document_id}"]["get"]["responses"])
+    assert {"200", "503"} <= set(spec["paths"]["/health"]["get"]["responses"])
