@@ -124,7 +124,7 @@ def mongo_server(tmp_path_factory):
         return
     workdir = tmp_path_factory.mktemp("mongo")
     port = free_port()
-    command = [str(BIN / "nx-27017"), "--db", str(workdir / "data.db"), "--host", "127.0.0.1", "-p", str(port),
+    command = [str(BIN / "nx-27017"), "--data-dir", str(workdir / "data"), "--host", "127.0.0.1", "-p", str(port),
                "--pid-file", str(workdir / "nx.pid"), "--log-file", str(workdir / "nx.log")]
     server = ServerProcess("mongo", command, port, workdir).start()
     yield server

@@ -66,6 +66,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, code, message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(error.status_code, "http_error")
-        return error_response(error.status_code, code, str(error.detail), getattr(error, "headers", None))
+    async def http_error(request: Request, error: StarletteHTTPException):
+        code = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed",
+                413: "too_large"}.get(error.status_code, "http_error")
+        message = str(error.detail)
+        if error.status_code == 400:
+            message = f"{message.rstrip('.')}: send the document as multipart/form-data with a `file` field."
+        elif error.status_code == 404 and message == "Not Found":
+            message = f"There is no {request.url.path}; see /docs for the endpoints."
+        elif error.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; see /docs for the endpoints."
+        return error_response(error.status_code, code, message, getattr(error, "headers", None))

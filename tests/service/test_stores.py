@@ -1,0 +1,109 @@
+"""Both store adapters honour the same contract (SQLite on disk; MongoDB over TCP)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from ocr_service.config import Settings
+from ocr_service.store.base import COMPLETED, PROCESSING, QUEUED, DocumentRecord, DuplicateDocument, utcnow
+
+from conftest import mongo_uri
+
+
+@pytest.fixture(params=["local", "mongo"])
+def store(request, tmp_path, mongo_server):
+    if request.param == "local":
+        from ocr_service.store.local import LocalStore
+
+        store = LocalStore(tmp_path / "data")
+    else:
+        from ocr_service.store.mongo import MongoStore
+
+        store = MongoStore(Settings(mongo_connection_string=mongo_uri(mongo_server),
+                                    mongo_db_name=f"stores_{uuid.uuid4().hex[:10]}"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def upload(tmp_path):
+    path = tmp_path / "upload.bin"
+    path.write_bytes(b"%PDF-1.7 pretend" * 1000)
+    return path
+
+
+def record(document_id: str = "doc-1", key: str = "key-1") -> DocumentRecord:
+    return DocumentRecord(document_id=document_id, content_sha256="ab" * 32, cache_key=key,
+                          options={"language": "eng", "mode": "auto"}, filename="a.pdf",
+                          media_type="application/pdf", size_bytes=16000, pages_total=3)
+
+
+def test_create_get_and_duplicate(store, upload):
+    store.create(record(), upload)
+    got = store.get("doc-1")
+    assert got.status == QUEUED and got.pages_total == 3 and got.options["language"] == "eng"
+    assert got.created_at.tzinfo is not None
+    assert store.get("missing") is None
+    with pytest.raises(DuplicateDocument):
+        store.create(record(), upload)
+    with store.open_upload("doc-1") as path:
+        assert path.read_bytes() == upload.read_bytes()
+
+
+def test_claim_is_exclusive_until_the_lease_ends(store, upload):
+    store.create(record(), upload)
+    first = store.claim("doc-1", "worker-a", lease_s=0.5)
+    assert first.status == PROCESSING and first.attempts == 1
+    assert store.claim("doc-1", "worker-b", lease_s=0.5) is None
+    assert store.renew("doc-1", "worker-a", lease_s=0.5)
+    assert not store.renew("doc-1", "worker-b", lease_s=0.5)
+    time.sleep(0.7)
+    taken = store.claim("doc-1", "worker-b", lease_s=5)
+    assert taken.lease_owner == "worker-b" and taken.attempts == 2
+    store.finish("doc-1", "worker-b", COMPLETED)
+    assert store.claim("doc-1", "worker-b", lease_s=5) is None  # finished documents are never claimed
+
+
+def test_pages_are_idempotent_and_ordered(store, upload):
+    store.create(record(), upload)
+    for number in (2, 1, 2):
+        store.save_page("doc-1", {"number": number, "text": f"page {number}", "source": "ocr"})
+    assert store.get("doc-1").pages_done == 2
+    assert store.page_numbers("doc-1") == {1, 2}
+    assert [page["number"] for page in store.pages("doc-1")] == [1, 2]
+
+
+def test_primary_and_followers(store, upload):
+    store.create(record("a"), upload)
+    store.create(record("b"), upload)
+    assert store.claim_primary("key-1", "a") == "a"
+    assert store.claim_primary("key-1", "b") == "a"
+    store.follow("b", "a")
+    assert store.get("b").result_of == "a"
+    assert store.claim("b", "w", 5) is None  # followers are never processed
+    store.release_primary("key-1", "a")
+    assert store.claim_primary("key-1", "b") == "b"
+
+
+def test_unfinished_lists_stale_primaries_only(store, upload):
+    store.create(record("a"), upload)
+    store.create(record("b"), upload)
+    store.create(record("c"), upload)
+    store.follow("c", "a")
+    store.claim("b", "w", 60)
+    store.finish("b", "w", COMPLETED)
+    assert [r.document_id for r in store.unfinished()] == ["a"]
+    assert store.unfinished(stale_before=utcnow() - timedelta(seconds=60)) == []
+    assert [r.document_id for r in store.unfinished(stale_before=utcnow() + timedelta(seconds=1))] == ["a"]
+
+
+def test_release_gives_the_document_back(store, upload):
+    store.create(record(), upload)
+    store.claim("doc-1", "w", 60)
+    store.release("doc-1", "w")
+    again = store.get("doc-1")
+    assert again.status == QUEUED and again.lease_owner is None
+    assert store.claim("doc-1", "other", 60) is not None
