@@ -50,17 +50,18 @@ class Settings(BaseSettings):
     lease_s: float = Field(60, gt=0, description="A worker's claim on a document, renewed while it works.")
     reconcile_interval_s: float = Field(30, gt=0, description="How often unfinished stale jobs are re-queued.")
     queue_heartbeat_timeout_s: float = Field(60, gt=0, description="Redis queue: a silent worker is dead after.")
-    queue_maintenance_chance: int = Field(1000, ge=0, le=1_000_000, description="Redis queue: per million.")
+    queue_maintenance_chance: int = Field(
+        1000, ge=0, le=1_000_000,
+        description="Redis queue: chance per million commands of re-queueing dead workers' messages.")
 
     # Limits
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest accepted upload.")
     max_pages: int = Field(2000, ge=1, description="Most pages a document may have.")
     max_page_pixels: int = Field(200_000_000, ge=1, description="Largest rendered page, in pixels.")
     page_timeout_s: float = Field(120, gt=0, description="Longest OCR of a single page.")
-    default_language: str = Field("eng", description="Language when the request names none.")
     result_cache_ttl_s: int = Field(600, ge=0, description="How long a completed result stays cached.")
 
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
 
     @property
     def production(self) -> bool:

@@ -65,7 +65,9 @@ class RedisQueue(JobQueue):
     def start_workers(self) -> None:
         self.runner = self.make_runner()
         self._worker = dramatiq.Worker(self.broker, worker_threads=self.settings.concurrent_documents,
-                                       queue_prefetch=self.settings.concurrent_documents, worker_timeout=500)
+                                       worker_timeout=500)
+        # Take only as many messages as there are threads: the rest stay for other workers.
+        self._worker.queue_prefetch = self.settings.concurrent_documents
         self._worker.start()
         self._reconciler = threading.Thread(target=self._reconcile_forever, name="reconciler", daemon=True)
         self._reconciler.start()
