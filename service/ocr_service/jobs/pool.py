@@ -18,6 +18,8 @@ from ..pipeline import Limits, PageOptions, process_page
 def _init_process() -> None:
     # Tesseract with OpenMP is ~3x slower on few cores; one single-threaded engine per process wins.
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    # OCR saturates every core; a lower priority keeps the API's status calls quick meanwhile.
+    os.nice(5)
 
 
 class PoolCrashed(Exception):
