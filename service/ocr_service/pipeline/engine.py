@@ -102,7 +102,7 @@ def get_osd_engine():
 @dataclass
 class Recognition:
     text: str
-    words: list[dict]  # {"text", "bbox": [x0, y0, x1, y1] in image pixels, "confidence"}
+    words: list[dict]  # {"text", "bbox": [x0, y0, x1, y1] in image pixels, "confidence", "line"}
     confidence: float | None  # mean word confidence 0-100, None when no words
     seconds: float
 
@@ -115,7 +115,7 @@ def _set_grey_image(api, image, dpi: int) -> None:
     api.SetSourceResolution(int(dpi))
 
 
-def recognize(image, language: str, dpi: int, timeout_s: float) -> Recognition:
+def recognize(image, language: str, dpi: int, timeout_s: float, limit_s: float | None = None) -> Recognition:
     """One recognition pass: text, words with boxes and confidences all come from it."""
     tesserocr = _tesserocr()
     api = get_engine(language)
@@ -129,22 +129,26 @@ def recognize(image, language: str, dpi: int, timeout_s: float) -> Recognition:
             if elapsed >= timeout_s * 0.95:
                 raise DocumentError(
                     "ocr_timeout",
-                    f"OCR of a page took longer than the {timeout_s:g} s limit; split the document or "
+                    f"OCR of a page took longer than the {limit_s or timeout_s:g} s limit; split the document or "
                     "send pages with less content.",
                 )
             return Recognition("", [], None, elapsed)
         words: list[dict] = []
         iterator = api.GetIterator()
         level = tesserocr.RIL.WORD
+        line = -1
         if iterator is not None:
             for word in tesserocr.iterate_level(iterator, level):
+                if line < 0 or word.IsAtBeginningOf(tesserocr.RIL.TEXTLINE):
+                    line += 1
                 text = word.GetUTF8Text(level)
                 if not text or not text.strip():
                     continue
                 box = word.BoundingBox(level)
                 if box is None:
                     continue
-                words.append({"text": text, "bbox": list(box), "confidence": round(float(word.Confidence(level)), 2)})
+                words.append({"text": text, "bbox": list(box), "confidence": round(float(word.Confidence(level)), 2),
+                              "line": line})
         text = api.GetUTF8Text() or ""
         api.Clear()
     confidence = round(sum(w["confidence"] for w in words) / len(words), 2) if words else None

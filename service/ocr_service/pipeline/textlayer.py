@@ -1,6 +1,7 @@
 """A PDF page's own text layer: reading it (text and word boxes) and judging whether it is real text."""
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -56,13 +57,13 @@ def read_text_layer(page, textpage) -> TextLayer:
     words: list[dict] = []
     current: list[str] = []
     box = None
-    chars = bad = 0
+    chars = bad = line = 0
 
     def flush():
         nonlocal current, box
         if current and box is not None:
             words.append({"text": "".join(current), "bbox": [round(v, 2) for v in to_display(box, cropbox, rotation)],
-                          "confidence": None})
+                          "confidence": None, "line": line})
         current, box = [], None
 
     for index in range(count):
@@ -70,6 +71,8 @@ def read_text_layer(page, textpage) -> TextLayer:
         ch = chr(code) if 0 < code < 0x110000 else "\ufffd"
         if ch.isspace():
             flush()
+            if ch in "\r\n" and words and words[-1]["line"] == line:
+                line += 1
             continue
         chars += 1
         if _is_bad(ch):
@@ -86,10 +89,51 @@ def read_text_layer(page, textpage) -> TextLayer:
     return TextLayer(text=text, words=words, chars=chars, bad_chars=bad, covered_area=area)
 
 
-def judge(layer: TextLayer) -> tuple[bool, str]:
-    """Is this text layer real text worth taking instead of OCR? Returns (usable, reason)."""
+# Short function words of the common Latin-script languages: real prose always has some.
+_STOPWORDS = frozenset(
+    "a an and are as at be by for from has have he her his i in is it its not of on or our she that the their "
+    "they this to was we were which will with you your "
+    "der die das und ist nicht mit den dem ein eine zu von auf für "
+    "le la les et est un une des du en que qui pour dans pas sur au "
+    "el los las y es un una del por con para se lo "
+    "il di che è per non con una gli "
+    "o os as e de do da em um uma não "
+    "het een en van is op te dat niet".split()
+)
+_VOWELS = set("aeiouyàáâãäåæèéêëìíîïòóôõöøœùúûüýÿ")
+_TOKEN = re.compile(r"[^\W\d_]+")
+
+
+def plausibility(text: str) -> tuple[int, float, float]:
+    """(tokens, share of word-shaped tokens, share of function words) for Latin-script text."""
+    tokens = [t for t in _TOKEN.findall(text) if len(t) >= 2]
+    latin = [t for t in tokens if all(ord(c) < 0x250 for c in t)]
+    if not latin or len(latin) < 0.8 * len(tokens):
+        return len(latin), 1.0, 1.0  # other scripts: no opinion
+    def shaped(token: str) -> bool:
+        lower = token.lower()
+        if not any(c in _VOWELS for c in lower):
+            return False
+        if re.search(r"[^aeiouyàáâãäåæèéêëìíîïòóôõöøœùúûüýÿ]{5}", lower):
+            return False
+        return token.islower() or token.isupper() or (token[0].isupper() and token[1:].islower())
+    shaped_share = sum(map(shaped, latin)) / len(latin)
+    stop_share = sum(t.lower() in _STOPWORDS for t in latin) / len(latin)
+    return len(latin), shaped_share, stop_share
+
+
+def judge(layer: TextLayer, uncovered_ink: float | None = None) -> tuple[bool, str]:
+    """Is this text layer real text worth taking instead of OCR? Returns (usable, reason).
+
+    uncovered_ink: share of the dark pixels inside the page's images that no text-layer word covers
+    (None when images do not dominate the page)."""
     if layer.chars == 0:
         return False, "no text layer"
     if layer.bad_chars / layer.chars > 0.05:
         return False, "text layer has unmapped glyphs"
+    tokens, shaped, stop = plausibility(layer.text)
+    if tokens >= 12 and (shaped < 0.6 or (stop < 0.02 and shaped < 0.8)):
+        return False, "text layer is not readable text"
+    if uncovered_ink is not None and uncovered_ink > 0.5:
+        return False, "text layer covers only part of the page"
     return True, "text layer"

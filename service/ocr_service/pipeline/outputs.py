@@ -1,0 +1,275 @@
+"""Rich outputs built from stored page results (no OCR here): hOCR and a searchable PDF."""
+from __future__ import annotations
+
+import ctypes
+import html
+import io
+import math
+from pathlib import Path
+
+from .sources import PDF_MEDIA_TYPE, sniff_media_type
+
+_HOCR_RES = 300  # PDF pages are in points; hOCR wants pixels, so boxes are given at 300 DPI
+
+
+def _units_per_pixel(page: dict) -> float:
+    return 72.0 / _HOCR_RES if page.get("units", "pt") == "pt" else 1.0
+
+
+def _lines(words: list[dict]) -> list[list[dict]]:
+    lines: dict[int, list[dict]] = {}
+    for index, word in enumerate(words):
+        lines.setdefault(word.get("line", index), []).append(word)
+    return [lines[k] for k in sorted(lines)]
+
+
+def _bbox(values, factor: float) -> str:
+    return " ".join(str(round(v / factor)) for v in values)
+
+
+def render_hocr(document_id: str, pages: list[dict]) -> str:
+    """hOCR 1.2 (XHTML) of the stored pages: ocr_page > ocr_line > ocrx_word with boxes and x_wconf."""
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+        '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">',
+        '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">',
+        "<head>",
+        f"<title>{html.escape(document_id)}</title>",
+        '<meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>',
+        '<meta name="ocr-system" content="ocr-service (tesseract)"/>',
+        '<meta name="ocr-capabilities" content="ocr_page ocr_line ocrx_word ocrp_wconf"/>',
+        "</head>",
+        "<body>",
+    ]
+    for page in sorted(pages, key=lambda p: p["number"]):
+        n = page["number"]
+        factor = _units_per_pixel(page)
+        res = _HOCR_RES if factor != 1.0 else (page.get("dpi") or _HOCR_RES)
+        page_box = _bbox([0, 0, page.get("width", 0), page.get("height", 0)], factor)
+        out.append(
+            f'<div class="ocr_page" id="page_{n}" title="image {html.escape(document_id, quote=True)}; '
+            f'bbox {page_box}; ppageno {n - 1}; scan_res {res} {res}">'
+        )
+        angle = f"; textangle {page.get('rotation', 0)}" if page.get("rotation") else ""
+        for li, line in enumerate(_lines(page.get("words") or []), start=1):
+            x0 = min(w["bbox"][0] for w in line)
+            y0 = min(w["bbox"][1] for w in line)
+            x1 = max(w["bbox"][2] for w in line)
+            y1 = max(w["bbox"][3] for w in line)
+            out.append(f'<span class="ocr_line" id="line_{n}_{li}" title="bbox {_bbox([x0, y0, x1, y1], factor)}{angle}">')
+            for wi, word in enumerate(line, start=1):
+                conf = word.get("confidence")
+                wconf = f"; x_wconf {round(conf)}" if conf is not None else ""
+                out.append(
+                    f'<span class="ocrx_word" id="word_{n}_{li}_{wi}" title="bbox {_bbox(word["bbox"], factor)}{wconf}">'
+                    f"{html.escape(word['text'])}</span>"
+                )
+            out.append("</span>")
+        out.append("</div>")
+    out += ["</body>", "</html>", ""]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- searchable PDF
+
+
+def _widestring(text: str):
+    import pypdfium2.raw as pdfium_c
+
+    encoded = (text + "\x00").encode("utf-16-le")
+    return ctypes.cast(ctypes.c_char_p(encoded), pdfium_c.FPDF_WIDESTRING)
+
+
+class _Fonts:
+    """Helvetica (a standard font, nothing embedded) when the text fits WinAnsi; else DejaVu Sans
+    embedded once per document, so other scripts stay searchable too."""
+
+    DEJAVU = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
+
+    def __init__(self, pdf):
+        self.pdf = pdf
+        self._helvetica = None
+        self._unicode = None
+        self._keep = []
+
+    def for_text(self, text: str):
+        import pypdfium2.raw as pdfium_c
+
+        try:
+            text.encode("cp1252")
+            fits = True
+        except UnicodeEncodeError:
+            fits = False
+        if not fits:
+            if self._unicode is None:
+                for candidate in self.DEJAVU:
+                    if Path(candidate).exists():
+                        data = Path(candidate).read_bytes()
+                        buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+                        self._keep.append(buffer)
+                        self._unicode = pdfium_c.FPDFText_LoadFont(self.pdf, buffer, len(data), pdfium_c.FPDF_FONT_TRUETYPE, True)
+                        break
+            if self._unicode:
+                return self._unicode
+        if self._helvetica is None:
+            self._helvetica = pdfium_c.FPDFText_LoadStandardFont(self.pdf, b"Helvetica")
+        return self._helvetica
+
+
+def _display_to_user(page) -> tuple[float, float, float, float, float, float]:
+    """Affine (a, b, c, d, e, f) from the displayed page (points, origin bottom-left, y up) to the
+    page's user space, undoing /Rotate and the crop box offset."""
+    width, height = page.get_size()
+    left, bottom, right, top = page.get_cropbox()
+    rotation = page.get_rotation() % 360
+    if rotation == 90:  # x = left + H - Y, y = bottom + X
+        return 0.0, 1.0, -1.0, 0.0, left + height, bottom
+    if rotation == 180:  # x = right - X, y = top - Y
+        return -1.0, 0.0, 0.0, -1.0, right, top
+    if rotation == 270:  # x = left + Y, y = top - X
+        return 0.0, -1.0, 1.0, 0.0, left, top
+    return 1.0, 0.0, 0.0, 1.0, left, bottom
+
+
+def _compose(outer, inner):
+    """outer after inner, both (a, b, c, d, e, f) with point' = (a x + c y + e, b x + d y + f)."""
+    a1, b1, c1, d1, e1, f1 = outer
+    a2, b2, c2, d2, e2, f2 = inner
+    return (
+        a1 * a2 + c1 * b2, b1 * a2 + d1 * b2,
+        a1 * c2 + c1 * d2, b1 * c2 + d1 * d2,
+        a1 * e2 + c1 * f2 + e1, b1 * e2 + d1 * f2 + f1,
+    )
+
+
+def _word_matrix(bbox, page_height: float, rotation: int, natural_width: float, size: float):
+    """Text matrix (displayed page, y up) that lays a word of `natural_width` at font `size` over bbox,
+    reading in the page's text direction (turned counter-clockwise by `rotation` from upright)."""
+    x0, y0, x1, y1 = bbox
+    bottom, top = page_height - y1, page_height - y0  # y up
+    along = (x1 - x0) if rotation in (0, 180) else (y1 - y0)
+    across = (y1 - y0) if rotation in (0, 180) else (x1 - x0)
+    descent = 0.2 * across
+    # start of the baseline: the upright word's bottom-left corner, lifted by the descent
+    start = {
+        0: (x0, bottom + descent),
+        90: (x1 - descent, bottom),
+        180: (x1, top - descent),
+        270: (x0 + descent, top),
+    }[rotation]
+    theta = math.radians(rotation)
+    cos, sin = round(math.cos(theta)), round(math.sin(theta))
+    stretch = along / natural_width if natural_width > 0 else 1.0
+    return (stretch * cos, stretch * sin, -sin, cos, start[0], start[1])
+
+
+def _whole_lines(words: list[dict]) -> list[dict]:
+    """One pseudo-word per line: its words joined by spaces over the line's box."""
+    merged = []
+    for line in _lines(words):
+        merged.append({
+            "text": " ".join(w["text"] for w in line),
+            "bbox": [min(w["bbox"][0] for w in line), min(w["bbox"][1] for w in line),
+                     max(w["bbox"][2] for w in line), max(w["bbox"][3] for w in line)],
+            "line": line[0].get("line"),
+        })
+    return merged
+
+
+def _add_words(pdf, page, fonts: _Fonts, words: list[dict], rotation: int, units_to_points: float) -> None:
+    import pypdfium2.raw as pdfium_c
+
+    if rotation == 180:
+        # pdfium (and other extractors) order separate objects of an upside-down line by x, which
+        # reverses its words; one object per line keeps reading order.
+        words = _whole_lines(words)
+    _, height = page.get_size()
+    to_user = _display_to_user(page)
+    for index, word in enumerate(words):
+        text = word["text"]
+        nxt = words[index + 1] if index + 1 < len(words) else None
+        same_line = nxt is not None and nxt.get("line", -1) == word.get("line", -2)
+        bbox = [v * units_to_points for v in word["bbox"]]
+        across = (bbox[3] - bbox[1]) if rotation in (0, 180) else (bbox[2] - bbox[0])
+        if across <= 0 or not text.strip():
+            continue
+        size = max(1.0, across * 0.9)
+        font = fonts.for_text(text)
+        obj = pdfium_c.FPDFPageObj_CreateTextObj(pdf, font, ctypes.c_float(size))
+        if not obj:
+            continue
+        pdfium_c.FPDFText_SetText(obj, _widestring(text))
+        left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+        pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top)
+        natural = right.value - left.value
+        if same_line:  # a trailing space keeps words apart in extracted text, outside the stretched word
+            pdfium_c.FPDFText_SetText(obj, _widestring(text + " "))
+        pdfium_c.FPDFTextObj_SetTextRenderMode(obj, pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE)
+        matrix = _compose(to_user, _word_matrix(bbox, height, rotation, natural, size))
+        pdfium_c.FPDFPageObj_Transform(obj, *matrix)
+        pdfium_c.FPDFPage_InsertObject(page, obj)
+
+
+def render_searchable_pdf(original_path: Path, pages: list[dict]) -> bytes:
+    """The original document with an invisible text layer over the OCR'd words of each page, so text
+    selection and search work. PDF pages keep their size and content; an image becomes one PDF page
+    per frame at its recorded resolution (300 DPI if none). Pages that already had a text layer are
+    left as they are."""
+    import pypdfium2 as pdfium
+
+    original_path = Path(original_path)
+    by_number = {p["number"]: p for p in pages}
+    if sniff_media_type(original_path) == PDF_MEDIA_TYPE:
+        pdf = pdfium.PdfDocument(str(original_path))
+        fonts = _Fonts(pdf)
+        for number, result in sorted(by_number.items()):
+            if result.get("source") != "ocr" or not result.get("words") or not 1 <= number <= len(pdf):
+                continue
+            page = pdf[number - 1]
+            _add_words(pdf, page, fonts, result["words"], result.get("rotation", 0) or 0, 1.0)
+            page.gen_content()
+            page.close()
+    else:
+        pdf = _image_document(original_path, by_number)
+    buffer = io.BytesIO()
+    pdf.save(buffer)
+    pdf.close()
+    return buffer.getvalue()
+
+
+def _image_document(path: Path, by_number: dict[int, dict]):
+    import pypdfium2 as pdfium
+    from PIL import Image, ImageOps
+
+    pdf = pdfium.PdfDocument.new()
+    fonts = _Fonts(pdf)
+    with Image.open(path) as image:
+        frames = getattr(image, "n_frames", 1)
+        for index in range(frames):
+            image.seek(index)
+            dpi = image.info.get("dpi") or (300, 300)
+            try:
+                dpi_x = float(dpi[0]) if float(dpi[0]) > 1 else 300.0
+            except (TypeError, ValueError, IndexError):
+                dpi_x = 300.0
+            frame = ImageOps.exif_transpose(image) if image.format in ("JPEG", "MPO") else image.copy()
+            if frame.mode not in ("L", "RGB"):
+                frame = frame.convert("RGBA")
+                background = Image.new("RGBA", frame.size, "white")
+                frame = Image.alpha_composite(background, frame).convert("RGB")
+            points = 72.0 / dpi_x
+            width, height = frame.width * points, frame.height * points
+            page = pdf.new_page(width, height)
+            obj = pdfium.PdfImage.new(pdf)
+            bitmap = pdfium.PdfBitmap.from_pil(frame)
+            obj.set_bitmap(bitmap, pages=[page])
+            obj.set_matrix(pdfium.PdfMatrix().scale(width, height))
+            page.insert_obj(obj)
+            result = by_number.get(index + 1)
+            if result and result.get("source") == "ocr" and result.get("words"):
+                _add_words(pdf, page, fonts, result["words"], result.get("rotation", 0) or 0, points)
+            page.gen_content()
+            bitmap.close()
+            page.close()
+    return pdf
