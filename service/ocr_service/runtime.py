@@ -13,7 +13,7 @@ from .jobs.pool import PagePool
 from .jobs.runner import DocumentRunner, RunnerConfig
 from .orchestrator import Orchestrator
 from .pipeline import Limits
-from .store.base import Cache, DocumentStore
+from .store.base import Cache, DocumentStore, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
 
         store: DocumentStore = MongoStore(settings)
         mode = "production"
+        try:
+            store.ping()  # creates the indexes; if MongoDB is down, the service starts and answers 503
+        except StoreUnavailable as error:
+            log.warning("MongoDB is not reachable yet: %s", error)
     else:
         from .store.local import LocalStore
 
