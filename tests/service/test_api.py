@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from ocr_service import samples
 
 from .conftest import small_scans, submit_and_wait, wait_for
@@ -151,3 +152,34 @@ def test_openapi_describes_every_field_and_error(client):
     assert all(form["properties"][name].get("description") for name in ("file", "document_id", "language", "mode"))
     assert {"200", "202", "404", "409"} <= set(spec["paths"]["/result/{document_id}"]["get"]["responses"])
     assert {"200", "503"} <= set(spec["paths"]["/health"]["get"]["responses"])
+
+
+def test_hocr_and_searchable_pdf_results(client, scanned_page):
+    import io
+
+    import pypdfium2
+
+    document_id = scanned_page.upload(client).json()["document_id"]
+    assert wait_for(client, document_id)["status"] == "completed"
+    ocr_text = client.get(f"/result/{document_id}").json()["text"]
+
+    hocr = client.get(f"/result/{document_id}", params={"format": "hocr"})
+    assert hocr.status_code == 200 and hocr.headers["content-type"].startswith("text/html")
+    assert "ocr_page" in hocr.text and "ocrx_word" in hocr.text
+
+    pdf = client.get(f"/result/{document_id}", params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    searchable, original = pypdfium2.PdfDocument(pdf.content), pypdfium2.PdfDocument(io.BytesIO(scanned_page.data))
+    assert len(searchable) == len(original) == 1
+    assert searchable[0].get_size() == pytest.approx(original[0].get_size())
+    assert samples.cer(ocr_text, searchable[0].get_textpage().get_text_range()) <= 0.01
+
+
+def test_images_are_accepted_by_their_bytes(client):
+    text = samples.sample_text(42, lines=4)
+    response = client.post("/extract", files={"file": ("no-extension", samples.png_page(text))})
+    assert response.status_code == 202
+    status = wait_for(client, response.json()["document_id"])
+    assert status["status"] == "completed"
+    result = client.get(f"/result/{response.json()['document_id']}").json()
+    assert samples.cer(text, result["text"]) <= 0.02
