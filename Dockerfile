@@ -25,7 +25,8 @@ ENV PATH=/opt/ocr-service/venv/bin:${PATH} \
     TESSDATA_PREFIX=/usr/share/tesseract-ocr/5/tessdata \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PORT=8000
+    PORT=8000 \
+    DATA_DIR=/var/lib/ocr-service/data
 
 WORKDIR /var/lib/ocr-service
 USER 10001:10001

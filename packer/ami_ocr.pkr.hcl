@@ -2,7 +2,7 @@
 #   packer init ami_ocr.pkr.hcl
 #   packer build -var image_reference=ghcr.io/acme/ocr-service:1.4.0 -var version=1.4.0 ami_ocr.pkr.hcl
 # Amazon Linux 2023, Docker with the service image pre-pulled, the CloudWatch agent, and systemd
-# units that start the API and worker containers at boot. The image test suite runs against the
+# a systemd unit that starts the service container at boot. The image test suite runs against the
 # build instance over SSH before the AMI is created (see docs/images.md).
 
 packer {
@@ -188,8 +188,8 @@ build {
   # Leave no build leftovers in the AMI: the uploaded provisioning tree and test-time logs.
   provisioner "shell" {
     inline = [
-      "sudo systemctl stop ocr-service.service ocr-worker.service",
-      "sudo rm -rf /tmp/provision /run/ocr-service /run/ocr-worker",
+      "sudo systemctl stop ocr-service.service",
+      "sudo rm -rf /tmp/provision /run/ocr-service",
       "sudo find /var/log/ocr-service -type f -delete",
     ]
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The OCR image's host side: settings, boot-time secret fetch, and the units that run the service
-# image (API and workers) under systemd. The OCR runtime itself lives in the container image.
+# The OCR image's host side: settings, boot-time secret fetch, and the unit that runs the service
+# image under systemd (`serve` runs the API and, in production mode, the queue workers too).
+# The OCR runtime itself lives in the container image.
 # Environment: OCR_IMAGE (the service image reference, pre-pulled by install-docker.sh),
 #              IMAGE_VERSION (recorded in /etc/ocr-image/release).
 # Packer runs an uploaded copy of this script: PROVISION_DIR says where scripts/ and files/ are.
@@ -22,7 +23,6 @@ printf 'OCR_IMAGE=%s\n' "$image" >/etc/ocr-service/image.env
 chmod 0644 /etc/ocr-service/image.env
 
 install_file systemd/ocr-service.service /etc/systemd/system/ocr-service.service 0644
-install_file systemd/ocr-worker.service /etc/systemd/system/ocr-worker.service 0644
-enable_unit ocr-service.service ocr-worker.service
+enable_unit ocr-service.service
 
 write_image_release ocr

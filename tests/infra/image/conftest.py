@@ -1,0 +1,147 @@
+"""The image suite: what a machine built from ami_ocr / ami_redis must have.
+
+It runs unchanged against
+  * a Debian rootfs provisioned by the same scripts (`make test-images`):
+        pytest tests/infra/image --image-role=ocr --connection=chroot --hosts=/var/cache/.../ocr-<key>
+  * a real instance, or the Packer build instance before its AMI is made:
+        pytest tests/infra/image --image-role=ocr --hosts=ssh://ec2-user@HOST --ssh-identity-file=KEY --sudo
+
+Markers (each skip carries its reason, shown by -rs):
+  role(name)          the check belongs to one image; the other image's checks are deselected
+  real_instance(why)  only a booted instance can satisfy it (a running Docker daemon, Amazon's agent
+                      binary, the service container); skipped in chroot runs
+  rootfs_only(why)    starts processes inside the rootfs or re-runs its provisioning; chroot runs only
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import rootfs as rootfs_build  # noqa: E402
+
+ROLES = ("ocr", "redis")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--image-role", choices=ROLES, default=os.environ.get("IMAGE_ROLE"),
+                     help="the image the host was built from (ocr or redis); env IMAGE_ROLE")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "role(name): a check of one image, ocr or redis")
+    config.addinivalue_line("markers", "real_instance(why): needs an instance booted from the AMI")
+    config.addinivalue_line("markers", "rootfs_only(why): needs the provisioned rootfs (chroot backend)")
+
+
+def chroot_mode(config: pytest.Config) -> bool:
+    return config.getoption("connection", None) == "chroot"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    role = config.getoption("image_role")
+    if role is None:
+        raise pytest.UsageError("the image suite needs --image-role=ocr|redis (or IMAGE_ROLE)")
+    chroot = chroot_mode(config)
+    selected, deselected = [], []
+    for item in items:
+        marker = item.get_closest_marker("role")
+        if marker is not None and marker.args[0] != role:
+            deselected.append(item)
+            continue
+        selected.append(item)
+        real = item.get_closest_marker("real_instance")
+        if chroot and real is not None:
+            item.add_marker(pytest.mark.skip(reason=f"real instance only: {real.args[0]}"))
+        only_rootfs = item.get_closest_marker("rootfs_only")
+        if not chroot and only_rootfs is not None:
+            item.add_marker(pytest.mark.skip(reason=f"provisioned rootfs only: {only_rootfs.args[0]}"))
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+@pytest.fixture(scope="session")
+def image_role(request) -> str:
+    return request.config.getoption("image_role")
+
+
+@pytest.fixture(scope="module")
+def debian(host) -> bool:
+    """The rootfs is Debian; the AMIs are Amazon Linux 2023."""
+    return host.system_info.distribution == "debian"
+
+
+@pytest.fixture(scope="session")
+def rootfs(request) -> Path:
+    hosts = request.config.getoption("hosts")
+    root = Path(hosts.split(",")[0] if isinstance(hosts, str) else hosts[0])
+    assert (root / "etc/os-release").exists(), f"{root} is not a rootfs"
+    return root
+
+
+@pytest.fixture(scope="session")
+def mounted_rootfs(rootfs):
+    """/proc, /sys, /dev, /dev/shm inside the rootfs while functional checks run; unmounted after."""
+    with rootfs_build.mounted(rootfs):
+        yield rootfs
+
+
+class ChrootProcess:
+    """A server started inside the rootfs (chroot shares the host's network namespace, so it
+    listens on the host's loopback), stopped with its whole process group."""
+
+    def __init__(self, root: Path, command: list[str], env: dict[str, str], user: str, log_path: Path):
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                ["chroot", f"--userspec={user}", str(root), "env", "-i",
+                 *(f"{k}={v}" for k, v in env.items()), *command],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def wait_for_port(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"nothing listens on {port} after {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture
+def start_in_rootfs(mounted_rootfs, tmp_path):
+    """start_in_rootfs(command, env, user="0:0") -> ChrootProcess; all are stopped after the test."""
+    started: list[ChrootProcess] = []
+
+    def start(command: list[str], env: dict[str, str], user: str = "0:0") -> ChrootProcess:
+        proc = ChrootProcess(mounted_rootfs, command, env, user, tmp_path / f"process-{len(started)}.log")
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

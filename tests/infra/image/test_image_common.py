@@ -1,0 +1,125 @@
+"""Checks every image must pass: Docker, the CloudWatch agent and its config, the boot-time
+secret fetch, log rotation, and provisioning that can run twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from checks import parse_env, parse_unit, snapshot
+
+import rootfs as rootfs_build
+
+AGENT_DIR = "/opt/aws/amazon-cloudwatch-agent"
+AGENT_CONFIG = f"{AGENT_DIR}/etc/amazon-cloudwatch-agent.json"
+DOCKER_LOGS = "/var/lib/docker/containers/*/*-json.log"
+# The unit each image runs, and where it appends the container's output (the app log).
+MAIN_UNIT = {"ocr": "ocr-service", "redis": "ocr-redis"}
+FETCH_SECRETS = "/usr/local/libexec/ocr-image/fetch-ssm-secrets"
+
+
+def test_release_file_names_the_image(host, image_role):
+    release = parse_env(host.file("/etc/ocr-image/release").content_string)
+    assert release["IMAGE_ROLE"] == image_role, "the suite runs against the other image"
+    assert release["IMAGE_VERSION"]
+
+
+def test_docker_engine_installed_and_enabled(host, debian):
+    assert host.package("docker.io" if debian else "docker").is_installed
+    assert host.service("docker").is_enabled
+
+
+def test_docker_writes_rotated_json_logs_for_the_agent(host):
+    config = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert config["log-driver"] == "json-file"
+    assert config["log-opts"]["max-size"].endswith("m")
+    assert int(config["log-opts"]["max-file"]) >= 2
+    assert config["live-restore"] is True
+
+
+@pytest.fixture(scope="module")
+def agent_config(host):
+    return json.loads(host.file(AGENT_CONFIG).content_string)
+
+
+def test_agent_config_collects_cpu_memory_and_disk(agent_config):
+    collected = agent_config["metrics"]["metrics_collected"]
+    assert "cpu_usage_active" in collected["cpu"]["measurement"]
+    assert "mem_used_percent" in collected["mem"]["measurement"]
+    assert "used_percent" in collected["disk"]["measurement"]
+    assert "/" in collected["disk"]["resources"]
+    assert agent_config["metrics"]["append_dimensions"]["InstanceId"] == "${aws:InstanceId}"
+
+
+def test_agent_config_ships_the_app_log_and_container_logs(host, agent_config, image_role):
+    files = agent_config["logs"]["logs_collected"]["files"]["collect_list"]
+    paths = {entry["file_path"]: entry for entry in files}
+    assert DOCKER_LOGS in paths
+    # The app log is where the unit appends the container's output.
+    unit = parse_unit(host.file(f"/etc/systemd/system/{MAIN_UNIT[image_role]}.service").content_string)
+    app_log = unit["Service"]["StandardOutput"][0].removeprefix("append:")
+    assert app_log in paths
+    assert all(entry["log_group_name"].startswith("/ocr-service/") for entry in files)
+    # Reading /var/lib/docker/containers needs root.
+    assert agent_config["agent"]["run_as_user"] == "root"
+
+
+def test_agent_unit_enabled(host):
+    units = [f"/etc/systemd/system/amazon-cloudwatch-agent.service",
+             f"/usr/lib/systemd/system/amazon-cloudwatch-agent.service"]
+    assert any(host.file(path).exists for path in units)
+    assert host.service("amazon-cloudwatch-agent").is_enabled
+
+
+@pytest.mark.real_instance("Amazon's agent package comes from Amazon's repository, absent on Debian")
+def test_agent_binary_installed_and_config_translated(host):
+    assert host.package("amazon-cloudwatch-agent").is_installed
+    assert host.file(f"{AGENT_DIR}/bin/amazon-cloudwatch-agent").is_file
+    # fetch-config at build time turned the JSON into the agent's TOML.
+    assert host.file(f"{AGENT_DIR}/etc/amazon-cloudwatch-agent.toml").is_file
+
+
+@pytest.mark.real_instance("no Docker daemon runs in a chroot")
+def test_docker_daemon_running(host):
+    assert host.service("docker").is_running
+    assert host.run("docker info --format '{{.LoggingDriver}}'").stdout.strip() == "json-file"
+
+
+def test_secret_fetch_tool_and_its_dependencies(host):
+    tool = host.file(FETCH_SECRETS)
+    assert tool.is_file and tool.user == "root" and tool.mode == 0o755
+    assert host.exists("aws") and host.exists("curl")
+
+
+def test_unit_fetches_secrets_before_starting_and_restarts(host, image_role):
+    unit = parse_unit(host.file(f"/etc/systemd/system/{MAIN_UNIT[image_role]}.service").content_string)
+    service = unit["Service"]
+    assert service["ExecStartPre"][0].split()[0] == FETCH_SECRETS
+    assert service["Restart"] == ["always"]
+    assert "docker.service" in unit["Unit"]["Requires"][0].split()
+    assert unit["Install"]["WantedBy"] == ["multi-user.target"]
+    assert host.service(MAIN_UNIT[image_role]).is_enabled
+
+
+def test_unit_logs_are_rotated(host, image_role):
+    unit = parse_unit(host.file(f"/etc/systemd/system/{MAIN_UNIT[image_role]}.service").content_string)
+    app_log = unit["Service"]["StandardOutput"][0].removeprefix("append:")
+    rotated = host.file("/etc/logrotate.d/ocr-image").content_string
+    log_dir = app_log.rsplit("/", 1)[0]
+    assert f"{log_dir}/*.log" in rotated and "copytruncate" in rotated
+    assert host.exists("logrotate")
+
+
+# What provisioning writes, compared before and after a second run.
+SNAPSHOT_TREES = ["/etc", "/usr/local", "/opt/aws"]
+SNAPSHOT_ENTRIES = ["/var/lib/ocr-service", "/var/log/ocr-service", "/opt/ocr-service",
+                    "/var/lib/ocr-redis", "/var/log/ocr-redis"]
+
+
+@pytest.mark.rootfs_only("re-runs the provisioning scripts inside the rootfs")
+def test_provisioning_twice_changes_nothing(mounted_rootfs, image_role):
+    before = snapshot(mounted_rootfs, SNAPSHOT_TREES, SNAPSHOT_ENTRIES)
+    rootfs_build.provision(mounted_rootfs, image_role)
+    after = snapshot(mounted_rootfs, SNAPSHOT_TREES, SNAPSHOT_ENTRIES)
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    assert not changed, f"a second provisioning run changed: {changed}"

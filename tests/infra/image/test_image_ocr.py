@@ -1,0 +1,174 @@
+"""The OCR image: its settings, the unit that runs the service container, and (in the rootfs) the
+container's recipe run for real: tesseract, the service user, the service answering and OCRing."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from checks import free_port, parse_env, parse_unit
+from dockerfile_parse import DockerfileParser
+from PIL import Image, ImageDraw, ImageFont
+
+import rootfs as rootfs_build
+
+pytestmark = pytest.mark.role("ocr")
+
+REPO = Path(__file__).resolve().parents[3]
+UNIT = "/etc/systemd/system/ocr-service.service"
+SERVICE_UID = 10001
+TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
+
+
+def test_settings_directory_and_default_config(host):
+    directory = host.file("/etc/ocr-service")
+    assert directory.is_directory and directory.user == "root" and directory.mode == 0o755
+    env = parse_env(host.file("/etc/ocr-service/ocr-service.env").content_string)
+    assert env["PORT"] == "8000"
+    assert env["REDIS_PORT"] == "6379"
+    assert env["MONGO_DB_NAME"] and env["MONGO_COLLECTION_NAME"]
+    # Without REDIS_HOST and a Mongo parameter the service runs embedded: an instance booted with no
+    # user data still answers the load balancer's health check.
+    assert not env.get("REDIS_HOST") and not env.get("MONGO_CONNECTION_STRING_PARAMETER")
+
+
+def test_no_secret_is_baked_into_the_settings(host):
+    for path in ("/etc/ocr-service/ocr-service.env", "/etc/ocr-service/image.env"):
+        env = parse_env(host.file(path).content_string)
+        assert not {"REDIS_PASSWORD", "MONGO_CONNECTION_STRING"} & env.keys(), path
+
+
+def test_image_reference_recorded_for_the_unit(host):
+    env = parse_env(host.file("/etc/ocr-service/image.env").content_string)
+    assert env["OCR_IMAGE"]
+
+
+def test_data_and_log_directories(host):
+    data = host.file("/var/lib/ocr-service")
+    assert data.is_directory and data.uid == SERVICE_UID and data.gid == SERVICE_UID and data.mode == 0o750
+    logs = host.file("/var/log/ocr-service")
+    assert logs.is_directory and logs.user == "root" and logs.mode == 0o750
+
+
+def test_unit_runs_the_service_container(host):
+    unit = parse_unit(host.file(UNIT).content_string)
+    service = unit["Service"]
+    assert service["EnvironmentFile"] == ["/etc/ocr-service/image.env", "/etc/ocr-service/ocr-service.env"]
+    assert service["ExecStartPre"][0].split()[1:] == ["/etc/ocr-service/ocr-service.env",
+                                                      "/run/ocr-service/secrets.env"]
+    run = service["ExecStart"][0].split()
+    assert run[:3] == ["/usr/bin/docker", "run", "--rm"]
+    assert "--env-file" in run and "/run/ocr-service/secrets.env" in run
+    assert "${PORT}:${PORT}" in run
+    assert "/var/lib/ocr-service:/var/lib/ocr-service" in run
+    assert run[-2:] == ["${OCR_IMAGE}", "serve"]
+    # Secrets live under /run only (tmpfs), private to root.
+    assert service["RuntimeDirectory"] == ["ocr-service"] and service["RuntimeDirectoryMode"] == ["0700"]
+
+
+@pytest.mark.real_instance("the service image is pre-pulled by the Docker daemon of the build instance")
+def test_service_image_pre_pulled(host):
+    image = parse_env(host.file("/etc/ocr-service/image.env").content_string)["OCR_IMAGE"]
+    assert host.run(f"docker image inspect {image}").rc == 0
+    langs = host.run(f"docker run --rm --entrypoint tesseract {image} --list-langs")
+    assert {"eng", "osd"} <= set(langs.stdout.split())
+
+
+@pytest.mark.real_instance("starts the service container under systemd")
+def test_service_container_answers_health(host):
+    assert host.run("systemctl start ocr-service.service").rc == 0
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if host.run("curl -sf http://127.0.0.1:8000/health").rc == 0:
+                break
+            time.sleep(2)
+        else:
+            pytest.fail(host.run("journalctl -u ocr-service --no-pager -n 50").stdout)
+    finally:
+        host.run("systemctl stop ocr-service.service")
+
+
+# --- the container's recipe (install-ocr-runtime.sh), run in the Debian rootfs -------------------
+
+RECIPE = "the container's recipe is checked in the Debian rootfs; on an instance it lives in the image"
+
+
+@pytest.mark.rootfs_only(RECIPE)
+def test_tesseract_with_english_and_osd(host):
+    for pkg in ("tesseract-ocr", "tesseract-ocr-eng", "tesseract-ocr-osd"):
+        assert host.package(pkg).is_installed, pkg
+    for lang in ("eng", "osd"):
+        assert host.file(f"{TESSDATA}/{lang}.traineddata").is_file
+
+
+@pytest.mark.rootfs_only(RECIPE)
+def test_service_user(host):
+    user = host.user("ocr")
+    assert user.uid == SERVICE_UID and user.gid == SERVICE_UID
+    assert user.shell == "/usr/sbin/nologin"
+    assert user.home == "/var/lib/ocr-service"
+
+
+@pytest.mark.rootfs_only(RECIPE)
+def test_recipe_matches_the_dockerfile():
+    dockerfile = DockerfileParser(str(REPO / "Dockerfile"))
+    runs = [i["value"] for i in dockerfile.structure if i["instruction"] == "RUN"]
+    assert any("install-ocr-runtime.sh app" in run for run in runs)
+    assert any("install-ocr-runtime.sh system" in run for run in runs)
+    env = dockerfile.envs
+    assert env["OMP_THREAD_LIMIT"] == "1"
+    assert env["TESSDATA_PREFIX"] == TESSDATA
+    assert dockerfile.json  # parses
+    users = [i["value"] for i in dockerfile.structure if i["instruction"] == "USER"]
+    assert users[-1] == f"{SERVICE_UID}:{SERVICE_UID}"
+
+
+def sample_pdf(text: str) -> bytes:
+    """A one-page scanned-looking PDF: the text drawn into an image, no text layer."""
+    image = Image.new("L", (2480, 1200), 255)
+    try:
+        font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 64)
+    except OSError:
+        font = ImageFont.load_default(size=64)
+    ImageDraw.Draw(image).text((150, 500), text, fill=0, font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PDF", resolution=300)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def service_in_rootfs(start_in_rootfs, mounted_rootfs):
+    """`ocr-service serve` inside the rootfs as the service user, with the Dockerfile's environment."""
+    port = free_port()
+    env = dict(DockerfileParser(str(REPO / "Dockerfile")).envs)
+    env.update({"PATH": f"/opt/ocr-service/venv/bin:{rootfs_build.CHROOT_PATH}", "HOME": "/var/lib/ocr-service",
+                "HOST": "127.0.0.1", "PORT": str(port), "OCR_WORKERS": "1"})
+    proc = start_in_rootfs(["ocr-service", "serve"], env, user=f"{SERVICE_UID}:{SERVICE_UID}")
+    proc.wait_for_port(port, timeout=60)
+    return f"http://127.0.0.1:{port}", proc
+
+
+@pytest.mark.rootfs_only("starts the service inside the rootfs")
+def test_service_answers_health_and_ocrs_a_pdf(service_in_rootfs):
+    url, proc = service_in_rootfs
+    with httpx.Client(base_url=url, timeout=30) as client:
+        health = client.get("/health")
+        assert health.status_code == 200, health.text
+        pdf = sample_pdf("Invoice 4711 total due")
+        accepted = client.post("/extract", files={"file": ("scan.pdf", pdf, "application/pdf")},
+                               data={"mode": "ocr"})
+        assert accepted.status_code == 202, accepted.text
+        document_id = accepted.json()["document_id"]
+        deadline = time.monotonic() + 90
+        while (status := client.get(f"/check-status/{document_id}").json())["status"] not in ("completed", "failed"):
+            assert time.monotonic() < deadline, f"still {status} after 90 s:\n{proc.log()}"
+            time.sleep(0.5)
+        assert status["status"] == "completed", status
+        result = client.get(f"/result/{document_id}").json()
+    assert result["pages"][0]["source"] == "ocr"
+    words = result["text"].split()
+    assert {"Invoice", "4711", "total", "due"} <= set(words), result["text"]
