@@ -214,6 +214,102 @@ def mixed_pdf(pages: list[tuple[str, str]], dpi: int = 300, seed: int = 0) -> by
     return _save(pdf)
 
 
+DEJAVU_PATH = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def _rot13_cmap(data: bytes) -> bytes:
+    """Point every letter of a ToUnicode CMap at the letter 13 places on (glyphs stay right)."""
+    import re
+
+    def shift(match):
+        code = int(match.group(2), 16)
+        for base in (0x41, 0x61):
+            if base <= code < base + 26:
+                code = base + (code - base + 13) % 26
+        return match.group(1) + b"<%04X>" % code
+
+    return re.sub(rb"(<[0-9A-Fa-f]{4}> )<([0-9A-Fa-f]{4})>", shift, data)
+
+
+def embedded_font_pdf(page_texts: list[str], to_unicode: str = "none", font_size: float = 12.0) -> bytes:
+    """Born-digital pages set in an embedded TrueType font (DejaVu Sans, fpdf2). The glyphs look
+    right; what a text extractor gets depends on `to_unicode`: "keep" (correct text), "none" (the
+    font's Unicode map is removed: extractors see glyph ids), "scrambled" (the map points at wrong
+    letters, as broken producers do)."""
+    from fpdf import FPDF
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    document = FPDF(unit="pt", format="letter")
+    document.add_font("DejaVu", fname=DEJAVU_PATH)
+    document.set_font("DejaVu", size=font_size)
+    for text in page_texts:
+        document.add_page()
+        for row, line in enumerate(text.split("\n")):
+            document.text(72, 72 + font_size + row * font_size * 1.45, line)
+    data = bytes(document.output())
+    if to_unicode == "keep":
+        return data
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    for page in writer.pages:
+        for ref in page["/Resources"]["/Font"].values():
+            font = ref.get_object()
+            if "/ToUnicode" not in font:
+                continue
+            if to_unicode == "none":
+                del font[NameObject("/ToUnicode")]
+            else:
+                stream = font["/ToUnicode"].get_object()
+                stream.set_data(_rot13_cmap(stream.get_data()))
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def partial_text_pdf(scan_text: str, header: str = "Scanned by the records office, page 1", dpi: int = 300, seed: int = 0) -> bytes:
+    """A scanned page (image) that also carries a short born-digital header line: its text layer
+    covers only a small part of what is visible."""
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    pdf = _new_pdf()
+    image = text_image("\n" * 2 + scan_text, dpi=dpi, seed=seed)
+    add_image_page(pdf, image, LETTER)
+    page = pdf[0]
+    obj = pdfium_c.FPDFPageObj_NewTextObj(pdf, b"Helvetica", ctypes.c_float(9))
+    encoded = (header + "\x00").encode("utf-16-le")
+    pdfium_c.FPDFText_SetText(obj, ctypes.cast(ctypes.c_char_p(encoded), pdfium_c.FPDF_WIDESTRING))
+    pdfium_c.FPDFPageObj_Transform(obj, 1, 0, 0, 1, 72, LETTER[1] - 40)
+    pdfium_c.FPDFPage_InsertObject(page, obj)
+    page.gen_content()
+    page.close()
+    return _save(pdf)
+
+
+def poster_pdf(text: str, poster_size: tuple[float, float] = (1728.0, 2592.0), scan_dpi: int = 400,
+               font_size: float = 7.0, seed: int = 0, **image_options) -> bytes:
+    """A small-print scan (a Letter sheet of `font_size` pt text scanned at `scan_dpi`) placed at its
+    real size in the top-left corner of a poster-sized page (24x36 in by default)."""
+    pdf = _new_pdf()
+    image = text_image(text, dpi=scan_dpi, font_size=font_size, seed=seed, **image_options)
+    w, h = image.width * 72.0 / scan_dpi, image.height * 72.0 / scan_dpi
+    add_image_page(pdf, image, poster_size, placement=(36.0, poster_size[1] - 36.0 - h, w, h))
+    return _save(pdf)
+
+
+def set_rotation(pdf_bytes: bytes, degrees: int) -> bytes:
+    """The same PDF with /Rotate set on every page (viewers turn the page clockwise by it)."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(pdf_bytes)
+    for index in range(len(pdf)):
+        page = pdf[index]
+        page.set_rotation(degrees)
+        page.close()
+    return _save(pdf)
+
+
 def encrypted_pdf(text: str = "Confidential", password: str = "secret") -> bytes:
     """A PDF that needs a user password to open (pypdf, RC4-128)."""
     from pypdf import PdfReader, PdfWriter
@@ -276,3 +372,78 @@ def cer(expected: str, actual: str) -> float:
     if not reference:
         return 0.0 if not hypothesis else 1.0
     return Levenshtein.distance(reference, hypothesis) / len(reference)
+
+
+# ---------------------------------------------------------------- quality corpus (tests and benchmark)
+
+
+class QualityCase:
+    """One page of the accuracy corpus: the document the service gets, its ground truth, and the
+    image plain `tesseract` gets for comparison (the scan's own pixels, or the page rendered at 300
+    DPI when the page is not a scan)."""
+
+    def __init__(self, name: str, truth: str, build, expect: dict | None = None, suffix: str = ".pdf"):
+        self.name, self.truth, self._build, self.expect, self.suffix = name, truth, build, expect or {}, suffix
+
+    def build(self):
+        """(document bytes, baseline PIL image, baseline DPI)."""
+        return self._build()
+
+
+def _scan_case(text: str, dpi: int = 300, seed: int = 0, rotate_page: int = 0, **image_options):
+    def build():
+        image = text_image(text, dpi=dpi, seed=seed, **image_options)
+        pdf = _new_pdf()
+        add_image_page(pdf, image, (image.width * 72.0 / dpi, image.height * 72.0 / dpi))
+        data = _save(pdf)
+        return (set_rotation(data, rotate_page) if rotate_page else data), image, dpi
+    return build
+
+
+def _poster_case(text: str, seed: int = 0):
+    def build():
+        image = text_image(text, dpi=400, font_size=7.0, seed=seed)
+        pdf = _new_pdf()
+        w, h = image.width * 72.0 / 400, image.height * 72.0 / 400
+        add_image_page(pdf, image, (1728.0, 2592.0), placement=(36.0, 2592.0 - 36.0 - h, w, h))
+        return _save(pdf), image, 400
+    return build
+
+
+def _born_digital_case(text: str, to_unicode: str):
+    def build():
+        import pypdfium2 as pdfium
+
+        data = embedded_font_pdf([text], to_unicode)
+        pdf = pdfium.PdfDocument(data)
+        image = pdf[0].render(scale=300 / 72, grayscale=True).to_pil()
+        pdf.close()
+        return data, image, 300
+    return build
+
+
+def quality_corpus(lines: int = 12, seed: int = 0, names: list[str] | None = None) -> list[QualityCase]:
+    """The accuracy corpus of issue 6: upright 300 DPI; rotated 90/180/270; skewed +-3 degrees;
+    scanned at 150 and 600 DPI; small print on a poster-sized page; light noise and blur; two columns;
+    text layers with no / wrong Unicode mapping; a genuine born-digital page."""
+    text = sample_text(seed, lines=lines)
+    columns_text = sample_text(seed + 1, lines=2 * lines, width=30)
+    poster_text = sample_text(seed + 2, lines=2 * lines)
+    cases = [
+        QualityCase("upright-300dpi", text, _scan_case(text), {"rotation": 0}),
+        QualityCase("rotated-90", text, _scan_case(text, rotate=90), {"rotation": 270}),
+        QualityCase("rotated-180", text, _scan_case(text, rotate=180), {"rotation": 180}),
+        QualityCase("rotated-270", text, _scan_case(text, rotate=270), {"rotation": 90}),
+        QualityCase("pdf-rotate-90", text, _scan_case(text, rotate_page=90), {"rotation": 270}),
+        QualityCase("skewed+3", text, _scan_case(text, skew=3.0), {"skew": 3.0}),
+        QualityCase("skewed-3", text, _scan_case(text, skew=-3.0), {"skew": -3.0}),
+        QualityCase("scan-150dpi", text, _scan_case(text, dpi=150)),
+        QualityCase("scan-600dpi", text, _scan_case(text, dpi=600)),
+        QualityCase("poster-small-print", poster_text, _poster_case(poster_text, seed)),
+        QualityCase("noise-blur", text, _scan_case(text, blur=0.8, seed=seed + 3)),
+        QualityCase("two-column", columns_text, _scan_case(columns_text, columns=2)),
+        QualityCase("unmapped-font", text, _born_digital_case(text, "none"), {"source": "ocr"}),
+        QualityCase("wrong-unicode-map", text, _born_digital_case(text, "scrambled"), {"source": "ocr"}),
+        QualityCase("born-digital", text, _born_digital_case(text, "keep"), {"source": "text-layer"}),
+    ]
+    return [c for c in cases if names is None or c.name in names]

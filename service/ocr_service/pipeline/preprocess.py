@@ -13,8 +13,12 @@ from . import engine
 OSD_MIN_CONFIDENCE = 5.0  # below this OSD's verdict is a guess; Tesseract's own margin is 7
 MAX_SKEW = 6.0  # degrees searched either way
 MIN_SKEW = 0.25  # smaller tilts are not worth a resample
-TARGET_LINE_HEIGHT = 38.0  # px of a text line (ascender to descender) for 12 pt text at 300 DPI, which Tesseract reads well
-LINE_HEIGHT_OK = (26.0, 70.0)  # within this band the image is left at its scale
+# Text size. Tesseract 5's LSTM normalises each text line's height itself, so resampling a scan up
+# only adds interpolation blur (measured: a 150 DPI scan read at its own resolution 0.0% CER, upsampled
+# to 300 DPI 1.2%). Huge text is brought down (faster, and no worse); only tiny text is enlarged.
+TARGET_LINE_HEIGHT = 38.0  # px of a text line (ascender to descender) of 12 pt text at 300 DPI
+SMALL_LINE_HEIGHT = 20.0  # tiny text is enlarged to this
+LINE_HEIGHT_OK = (10.0, 70.0)  # within this band the image keeps its scale
 MAX_UPSCALE = 4.0
 
 
@@ -107,9 +111,11 @@ def rescale_factor(line_height: float | None) -> float:
     if not line_height:
         return 1.0
     low, high = LINE_HEIGHT_OK
-    if low <= line_height <= high:
-        return 1.0
-    return min(MAX_UPSCALE, max(1 / MAX_UPSCALE, TARGET_LINE_HEIGHT / line_height))
+    if line_height > high:
+        return max(1 / MAX_UPSCALE, TARGET_LINE_HEIGHT / line_height)
+    if line_height < low:
+        return min(MAX_UPSCALE, SMALL_LINE_HEIGHT / line_height)
+    return 1.0
 
 
 class Transform:
