@@ -12,13 +12,14 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .jobs.base import JobQueue
-from .pipeline import DocumentError, Limits, PageOptions, inspect_document, validate_language
+from .pipeline import DocumentError, DocumentInfo, PageOptions, validate_language
 from .store.base import (
     COMPLETED,
     FAILED,
@@ -81,9 +82,9 @@ def cache_key_for(sha256: str, options: PageOptions) -> str:
 
 
 class Orchestrator:
-    def __init__(self, store: DocumentStore, queue: JobQueue, cache: Cache, limits: Limits,
-                 result_cache_ttl_s: int = 600):
-        self.store, self.queue, self.cache, self.limits = store, queue, cache, limits
+    def __init__(self, store: DocumentStore, queue: JobQueue, cache: Cache,
+                 inspect: Callable[[Path], DocumentInfo], result_cache_ttl_s: int = 600):
+        self.store, self.queue, self.cache, self.inspect = store, queue, cache, inspect
         self.result_cache_ttl_s = result_cache_ttl_s
 
     # -- submit --------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ class Orchestrator:
         if existing is not None:
             return self._same_or_conflict(existing, key), False
 
-        info = inspect_document(upload.path, self.limits)
+        info = self.inspect(upload.path)
         record = DocumentRecord(
             document_id=document_id, content_sha256=upload.sha256, cache_key=key, options=asdict(options),
             filename=upload.filename, media_type=info.media_type, size_bytes=upload.size_bytes,

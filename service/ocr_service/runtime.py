@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .config import Settings
 from .jobs.base import JobQueue
-from .jobs.pool import PagePool
+from .jobs.pool import Inspector, PagePool
 from .jobs.runner import DocumentRunner, RunnerConfig
 from .orchestrator import Orchestrator
 from .pipeline import Limits
@@ -102,7 +102,9 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
         queue = LocalQueue(store, make_runner, settings.concurrent_documents)
     closers.append(queue.close)
 
-    orchestrator = Orchestrator(store, queue, cache, limits, settings.result_cache_ttl_s)
+    inspector = Inspector(limits)
+    closers.append(inspector.shutdown)
+    orchestrator = Orchestrator(store, queue, cache, inspector, settings.result_cache_ttl_s)
     runtime = Runtime(settings, store, cache, queue, orchestrator, mode, closers)
     if settings.run_workers if run_workers is None else run_workers:
         queue.start_workers()

@@ -1,4 +1,5 @@
-"""A pool of OCR processes, one per core, each keeping its Tesseract engine loaded across pages."""
+"""Process pools: OCR processes (one per core, each keeping its Tesseract engine loaded across
+pages), and a small sandbox that opens uploads so a hostile document can only crash a child."""
 
 from __future__ import annotations
 
@@ -6,16 +7,17 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from ..pipeline import Limits, PageOptions, process_page
+from ..pipeline import DocumentError, DocumentInfo, Limits, PageOptions, inspect_document, process_page
 
 
-def _init_process() -> None:
+def _init_ocr_process() -> None:
     # Tesseract with OpenMP is ~3x slower on few cores; one single-threaded engine per process wins.
     os.environ["OMP_THREAD_LIMIT"] = "1"
     # OCR saturates every core; a lower priority keeps the API's status calls quick meanwhile.
@@ -23,36 +25,58 @@ def _init_process() -> None:
 
 
 class PoolCrashed(Exception):
-    """An OCR process died (out of memory, a crash in native code); the pool was replaced."""
+    """A child process died (out of memory, a crash in native code) or hung; the pool was replaced."""
 
 
-class PagePool:
-    def __init__(self, processes: int):
-        self.processes = processes
+class ProcessPool:
+    """A ProcessPoolExecutor that replaces itself when a child dies or hangs."""
+
+    def __init__(self, processes: int, initializer: Callable[[], None] | None = None):
+        self.processes, self._initializer = processes, initializer
         self._lock = threading.Lock()
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
         # spawn, not fork: the API process runs threads, and forking those is unsafe.
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init_process)
+        return ProcessPoolExecutor(self.processes, mp_context=context, initializer=self._initializer)
 
-    def _submit(self, *args: Any) -> Future:
+    def submit(self, function: Callable, *args: Any) -> Future:
         with self._lock:
             try:
-                return self._executor.submit(process_page, *args)
+                return self._executor.submit(function, *args)
             except BrokenProcessPool:
                 self._executor = self._new_executor()
-                return self._executor.submit(process_page, *args)
+                return self._executor.submit(function, *args)
 
-    def _replace(self) -> None:
-        """Stop every OCR process (a hung one included) and start fresh ones."""
+    def replace(self) -> None:
+        """Stop every child (a hung one included) and start fresh ones."""
         with self._lock:
             # ProcessPoolExecutor has no public way to kill a stuck worker; its process table is it.
-            for process in list(getattr(self._executor, "_processes", {}).values()):
+            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
                 process.kill()
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = self._new_executor()
+
+    def call(self, function: Callable, *args: Any, timeout_s: float) -> Any:
+        future = self.submit(function, *args)
+        try:
+            return future.result(timeout=timeout_s)
+        except BrokenProcessPool:
+            self.replace()
+            raise PoolCrashed("a child process died") from None
+        except FutureTimeout:
+            self.replace()
+            raise PoolCrashed(f"no answer within {timeout_s:.0f} s") from None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class PagePool(ProcessPool):
+    def __init__(self, processes: int):
+        super().__init__(processes, _init_ocr_process)
 
     def run_pages(self, path: Path, numbers: Iterable[int], options: PageOptions, limits: Limits,
                   timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
@@ -64,21 +88,42 @@ class PagePool:
         try:
             while pending_numbers or in_flight:
                 while pending_numbers and len(in_flight) < window:
-                    in_flight.add(self._submit(path, pending_numbers.popleft(), options, limits))
+                    in_flight.add(self.submit(process_page, path, pending_numbers.popleft(), options, limits))
                 done, in_flight = wait(in_flight, timeout=timeout_s, return_when=FIRST_COMPLETED)
                 if not done:
-                    self._replace()
+                    self.replace()
                     raise PoolCrashed(f"no page finished within {timeout_s:.0f} s; OCR processes restarted")
                 for future in done:
                     try:
                         yield future.result()
                     except BrokenProcessPool:
-                        self._replace()
+                        self.replace()
                         raise PoolCrashed("an OCR process died while working on this document") from None
         finally:
             for future in in_flight:
                 future.cancel()
 
+
+class Inspector:
+    """Opens uploads in a child process: a document that crashes or hangs the parser costs the
+    child, never the API process, and is refused like any other damaged document."""
+
+    def __init__(self, limits: Limits, timeout_s: float = 30, processes: int = 2):
+        self.limits, self.timeout_s = limits, timeout_s
+        self._pool: ProcessPool | None = None
+        self._processes = processes
+        self._lock = threading.Lock()
+
+    def __call__(self, path: Path) -> DocumentInfo:
+        with self._lock:  # started on first use: API-less workers never pay for it
+            if self._pool is None:
+                self._pool = ProcessPool(self._processes)
+        try:
+            return self._pool.call(inspect_document, path, self.limits, timeout_s=self.timeout_s)
+        except PoolCrashed as error:
+            raise DocumentError("corrupt_document", f"The document could not be opened: reading it {error}. "
+                                "It is damaged or built to attack PDF readers.") from None
+
     def shutdown(self) -> None:
-        with self._lock:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown()

@@ -80,7 +80,8 @@ class DocumentRunner:
         started = time.monotonic()
         page_options = PageOptions(**options)
         with self.store.open_upload(document_id) as path:
-            info = inspect_document(path, self.config.limits)
+            # In a child process: the worker survives a document that crashes the PDF parser.
+            info = self.pool.call(inspect_document, path, self.config.limits, timeout_s=60)
             self.store.set_pages_total(document_id, info.page_count)
             done = self.store.page_numbers(document_id)
             todo = [n for n in range(1, info.page_count + 1) if n not in done]
