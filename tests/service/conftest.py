@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from ocr_service import samples
 
 from conftest import ServiceFactory
+from ocr_service import samples
 
 MODES = ["embedded", "production"]
 

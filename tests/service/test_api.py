@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from ocr_service import samples
 
 from .conftest import small_scans, submit_and_wait, wait_for

@@ -6,6 +6,7 @@ import socket
 
 import httpx
 import pytest
+
 from ocr_service import samples
 
 from .conftest import submit_and_wait, wait_for

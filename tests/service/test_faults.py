@@ -7,10 +7,10 @@ import threading
 
 import httpx
 import pytest
-from ocr_service import samples
-from ocr_service.config import Settings
 
 from conftest import wait_until
+from ocr_service import samples
+from ocr_service.config import Settings
 
 from .conftest import MODES, Doc, small_scans, wait_for
 

@@ -7,10 +7,10 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from ocr_service.config import Settings
-from ocr_service.store.base import COMPLETED, PROCESSING, QUEUED, DocumentRecord, DuplicateDocument, utcnow
 
 from conftest import mongo_uri
+from ocr_service.config import Settings
+from ocr_service.store.base import COMPLETED, PROCESSING, QUEUED, DocumentRecord, DuplicateDocument, utcnow
 
 
 @pytest.fixture(params=["local", "mongo"])

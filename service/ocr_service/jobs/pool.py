@@ -108,8 +108,9 @@ class Inspector:
     """Opens uploads in a child process: a document that crashes or hangs the parser costs the
     child, never the API process, and is refused like any other damaged document."""
 
-    def __init__(self, limits: Limits, timeout_s: float = 30, processes: int = 2):
-        self.limits, self.timeout_s = limits, timeout_s
+    def __init__(self, limits: Limits, timeout_s: float = 30, processes: int = 2,
+                 parse: Callable[[Path, Limits], DocumentInfo] = inspect_document):
+        self.limits, self.timeout_s, self.parse = limits, timeout_s, parse
         self._pool: ProcessPool | None = None
         self._processes = processes
         self._lock = threading.Lock()
@@ -119,7 +120,7 @@ class Inspector:
             if self._pool is None:
                 self._pool = ProcessPool(self._processes)
         try:
-            return self._pool.call(inspect_document, path, self.limits, timeout_s=self.timeout_s)
+            return self._pool.call(self.parse, path, self.limits, timeout_s=self.timeout_s)
         except PoolCrashed as error:
             raise DocumentError("corrupt_document", f"The document could not be opened: reading it {error}. "
                                 "It is damaged or built to attack PDF readers.") from None
