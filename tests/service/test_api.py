@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -184,3 +185,18 @@ def test_images_are_accepted_by_their_bytes(client):
     assert status["status"] == "completed"
     result = client.get(f"/result/{response.json()['document_id']}").json()
     assert samples.cer(text, result["text"]) <= 0.02
+
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+
+
+@pytest.mark.skipif(not (CORPUS / "phototest.tif").exists(), reason="needs ../shared/corpus beside the checkout")
+def test_real_scan_as_pdf_is_read_exactly(client, tmp_path):
+    from PIL import Image
+
+    pdf = tmp_path / "phototest.pdf"
+    Image.open(CORPUS / "phototest.tif").save(pdf, resolution=200)
+    response = client.post("/extract", files={"file": ("phototest.pdf", pdf.read_bytes())})
+    assert wait_for(client, response.json()["document_id"])["status"] == "completed"
+    text = client.get(f"/result/{response.json()['document_id']}", params={"format": "text"}).text
+    assert samples.cer((CORPUS / "phototest.txt").read_text(), text) == 0.0
