@@ -67,6 +67,12 @@ variable "iam_instance_profile" {
   default     = null
 }
 
+variable "log_group_prefix" {
+  type        = string
+  description = "CloudWatch Logs group prefix: the agent ships to <prefix>/app and <prefix>/docker (the monitoring module's groups, /<name>/...)."
+  default     = "/ocr-service"
+}
+
 variable "run_image_tests" {
   type        = bool
   description = "Run tests/infra/image against the build instance before the AMI is created."
@@ -158,6 +164,7 @@ build {
       "PROVISION_DIR=/tmp/provision",
       "IMAGE_ROLE=ocr",
       "IMAGE_VERSION=${var.version}",
+      "LOG_GROUP_PREFIX=${var.log_group_prefix}",
       "OCR_IMAGE=${var.image_reference}",
       "PULL_IMAGES=${var.image_reference}",
     ]

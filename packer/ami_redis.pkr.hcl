@@ -91,6 +91,12 @@ variable "iam_instance_profile" {
   default     = null
 }
 
+variable "log_group_prefix" {
+  type        = string
+  description = "CloudWatch Logs group prefix: the agent ships to <prefix>/app and <prefix>/docker (the monitoring module's groups, /<name>/...)."
+  default     = "/ocr-service"
+}
+
 variable "run_image_tests" {
   type        = bool
   description = "Run tests/infra/image against the build instance before the AMI is created."
@@ -182,6 +188,7 @@ build {
       "PROVISION_DIR=/tmp/provision",
       "IMAGE_ROLE=redis",
       "IMAGE_VERSION=${var.version}",
+      "LOG_GROUP_PREFIX=${var.log_group_prefix}",
       "REDIS_IMAGE=${var.image_reference}",
       "REDIS_MAXMEMORY=${var.redis_maxmemory}",
       "REDIS_MAXMEMORY_POLICY=${var.redis_maxmemory_policy}",

@@ -4,7 +4,8 @@
 # On Amazon Linux the agent comes from the distribution's repository. Debian has no package (Amazon
 # ships a .deb from its own download site, which the test machines cannot reach): there the script
 # installs the config and the unit, and the image tests mark the agent binary as a real-instance check.
-# Environment: IMAGE_ROLE (ocr|redis).
+# Environment: IMAGE_ROLE (ocr|redis), LOG_GROUP_PREFIX (default /ocr-service: the monitoring module
+# creates <prefix>/app and <prefix>/docker with their retention).
 # Packer runs an uploaded copy of this script: PROVISION_DIR says where scripts/ and files/ are.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "${PROVISION_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}/scripts/lib.sh"
@@ -18,7 +19,11 @@ if [ "$(os_family)" = amzn ]; then
   pkg_install amazon-cloudwatch-agent
 fi
 
-install_file "cloudwatch/$role.json" "$config" 0644
+prefix="${LOG_GROUP_PREFIX:-/ocr-service}"
+[[ "$prefix" =~ ^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$ ]] || die "LOG_GROUP_PREFIX must look like /ocr-service, got $prefix"
+install -d -m 0755 "$(dirname "$config")"
+sed -e "s|@LOG_GROUP_PREFIX@|$prefix|g" "$FILES_DIR/cloudwatch/$role.json" >"$config"
+chmod 0644 "$config"
 
 # The package brings its unit; where there is no package, install the same unit ourselves.
 if [ ! -e /etc/systemd/system/amazon-cloudwatch-agent.service ] &&

@@ -18,7 +18,10 @@ install_dir /etc/ocr-service 0755
 install_dir /var/log/ocr-service 0750
 install_dir /var/lib/ocr-service 0750 "$container_uid:$container_uid"
 
-install_file ocr-service/ocr-service.env /etc/ocr-service/ocr-service.env 0644
+install_file ocr-service/defaults.env /etc/ocr-service/defaults.env 0644
+# User data's files: present (the unit and docker need them) but never overwritten once written.
+install_default_file ocr-service/service.env /etc/ocr-service/service.env 0644
+install_default_file ocr-service/ssm-parameters /etc/ocr-service/ssm-parameters 0644
 printf 'OCR_IMAGE=%s\n' "$image" >/etc/ocr-service/image.env
 chmod 0644 /etc/ocr-service/image.env
 

@@ -22,13 +22,16 @@ redis_uid=999
 
 install_boot_tools
 install_dir /etc/ocr-redis 0755
+install_dir /etc/ocr-redis/conf.d 0755
 install_dir /var/log/ocr-redis 0750
 install_dir /var/lib/ocr-redis 0750 "$redis_uid:$redis_uid"
 
 sed -e "s/@REDIS_MAXMEMORY@/$maxmemory/" -e "s/@REDIS_MAXMEMORY_POLICY@/$policy/" \
   "$FILES_DIR/redis/redis.conf" >/etc/ocr-redis/redis.conf
 chmod 0644 /etc/ocr-redis/redis.conf
-install_file redis/redis.env /etc/ocr-redis/redis.env 0644
+# User data's files: present but never overwritten once written.
+install_default_file redis/service.env /etc/ocr-redis/service.env 0644
+install_default_file redis/ssm-parameters /etc/ocr-redis/ssm-parameters 0644
 printf 'REDIS_IMAGE=%s\n' "$image" >/etc/ocr-redis/image.env
 chmod 0644 /etc/ocr-redis/image.env
 

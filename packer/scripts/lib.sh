@@ -56,18 +56,17 @@ install_file() {
   install -D -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$src" "$dest"
 }
 
+# install_default_file SRC DEST MODE: like install_file, but keeps a DEST that already exists
+# (what user data or an operator wrote).
+install_default_file() {
+  [ -e "$2" ] || install_file "$@"
+}
+
 # install_dir PATH MODE [OWNER:GROUP]
 install_dir() {
   mkdir -p "$1"
   chown "${3:-root:root}" "$1"
   chmod "$2" "$1"
-}
-
-# set_env_default FILE KEY VALUE: sets KEY=VALUE in an env file unless KEY is already there,
-# so a re-run keeps what an operator or user data wrote.
-set_env_default() {
-  local file="$1" key="$2" value="$3"
-  grep -q "^${key}=" "$file" 2>/dev/null || printf '%s=%s\n' "$key" "$value" >>"$file"
 }
 
 # Enables a unit for the next boot. In a chroot systemctl only creates the wants/ symlinks.

@@ -16,6 +16,7 @@ Markers (each skip carries its reason, shown by -rs):
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import rootfs as rootfs_build  # noqa: E402
+from checks import free_port  # noqa: E402
 
 ROLES = ("ocr", "redis")
 
@@ -145,3 +147,51 @@ def start_in_rootfs(mounted_rootfs, tmp_path):
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def ssm(tmp_path_factory):
+    """SSM Parameter Store of moto_server on a loopback port: (endpoint URL, boto3 client)."""
+    import boto3
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1",
+                                   "-p", str(port)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        endpoint = f"http://127.0.0.1:{port}"
+        client = boto3.client("ssm", region_name="us-east-1", endpoint_url=endpoint,
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        yield endpoint, client
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(10)
+
+
+@pytest.fixture
+def fetch_secrets(mounted_rootfs, ssm):
+    """Runs the image's fetch-ssm-secrets inside the rootfs against moto's SSM, as a unit's
+    ExecStartPre does: fetch_secrets(parameters_text, out_path, *options) -> CompletedProcess."""
+    endpoint, _ = ssm
+
+    def run(parameters: str, out_path: str, *options: str) -> subprocess.CompletedProcess:
+        work = mounted_rootfs / "tmp/fetch-test"
+        work.mkdir(exist_ok=True)
+        (work / "ssm-parameters").write_text(parameters)
+        env = {"PATH": rootfs_build.CHROOT_PATH, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "SSM_ENDPOINT_URL": endpoint}
+        return subprocess.run(["chroot", str(mounted_rootfs), "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+                               "/usr/local/libexec/ocr-image/fetch-ssm-secrets", *options,
+                               "/tmp/fetch-test/ssm-parameters", out_path], capture_output=True, text=True)
+
+    yield run
+    shutil.rmtree(mounted_rootfs / "tmp/fetch-test", ignore_errors=True)

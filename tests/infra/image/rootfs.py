@@ -58,9 +58,10 @@ STEPS: dict[str, list[tuple[list[str], dict[str, str]]]] = {
                                      "IMAGE_VERSION": "image-test"}),
     ],
 }
-# What the tests need in a rootfs beyond the image itself: the Redis image's server binary comes
-# from Debian here (the AMI runs it from the container image), to start it with the provisioned config.
-HARNESS_PACKAGES = {"ocr": [], "redis": ["redis-server"]}
+# What the tests need in a rootfs beyond the image itself: a redis-server binary to start with the
+# provisioned config (the AMI runs it from the container image). Debian's redis-tools carries the
+# binary without the redis-server package's unit, config and user.
+HARNESS_PACKAGES = {"ocr": [], "redis": ["redis-tools"]}
 
 
 def log(message: str) -> None:
@@ -222,8 +223,6 @@ def build_role(role: str, base: Path) -> Path:
             in_chroot(tmp, ["bash", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
                             f"apt-get install -y -qq --no-install-recommends {' '.join(HARNESS_PACKAGES[role])} "
                             ">/dev/null"])
-        if role == "redis":  # Debian's own redis unit is not part of the image
-            in_chroot(tmp, ["systemctl", "disable", "--quiet", "redis-server.service"])
         if role == "ocr":
             install_service(tmp)
     (tmp / ".provisioned").touch()

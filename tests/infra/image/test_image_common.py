@@ -123,3 +123,29 @@ def test_provisioning_twice_changes_nothing(mounted_rootfs, image_role):
     after = snapshot(mounted_rootfs, SNAPSHOT_TREES, SNAPSHOT_ENTRIES)
     changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
     assert not changed, f"a second provisioning run changed: {changed}"
+
+
+FETCH = "runs the image's fetch-ssm-secrets inside the rootfs against moto's SSM"
+
+
+@pytest.mark.rootfs_only(FETCH)
+def test_secret_fetch_writes_ssm_values_privately(ssm, fetch_secrets, mounted_rootfs):
+    _, client = ssm
+    values = {"MONGO_CONNECTION_STRING": "mongodb://ocr:p@ss=w0rd@db.internal:27017/ocr?tls=true",
+              "REDIS_PASSWORD": "s3cret with spaces"}
+    for key, value in values.items():
+        client.put_parameter(Name=f"/image-test/{key}", Value=value, Type="SecureString", Overwrite=True)
+    parameters = "# VARIABLE=parameter\n" + "".join(f"{key}=/image-test/{key}\n" for key in values)
+    fetched = fetch_secrets(parameters, "/tmp/fetch-test/secrets.env")
+    assert fetched.returncode == 0, fetched.stderr
+    out = mounted_rootfs / "tmp/fetch-test/secrets.env"
+    assert parse_env(out.read_text()) == values
+    assert (out.stat().st_mode & 0o777, out.stat().st_uid) == (0o600, 0)
+
+
+@pytest.mark.rootfs_only(FETCH)
+def test_secret_fetch_fails_on_a_missing_parameter_and_writes_nothing(ssm, fetch_secrets, mounted_rootfs):
+    fetched = fetch_secrets("MONGO_CONNECTION_STRING=/image-test/does-not-exist\n", "/tmp/fetch-test/secrets.env")
+    assert fetched.returncode != 0
+    assert "ParameterNotFound" in fetched.stderr
+    assert sorted(p.name for p in (mounted_rootfs / "tmp/fetch-test").iterdir()) == ["ssm-parameters"]

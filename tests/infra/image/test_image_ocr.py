@@ -23,22 +23,33 @@ SERVICE_UID = 10001
 TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
 
 
-def test_settings_directory_and_default_config(host):
+def test_settings_directory_and_defaults(host):
     directory = host.file("/etc/ocr-service")
     assert directory.is_directory and directory.user == "root" and directory.mode == 0o755
-    env = parse_env(host.file("/etc/ocr-service/ocr-service.env").content_string)
-    assert env["PORT"] == "8000"
-    assert env["REDIS_PORT"] == "6379"
-    assert env["MONGO_DB_NAME"] and env["MONGO_COLLECTION_NAME"]
-    # Without REDIS_HOST and a Mongo parameter the service runs embedded: an instance booted with no
-    # user data still answers the load balancer's health check.
-    assert not env.get("REDIS_HOST") and not env.get("MONGO_CONNECTION_STRING_PARAMETER")
+    defaults = parse_env(host.file("/etc/ocr-service/defaults.env").content_string)
+    assert defaults["PORT"] == "8000"
+    assert defaults["REDIS_PORT"] == "6379"
+    assert defaults["OMP_THREAD_LIMIT"] == "1"
+    assert defaults["MONGO_DB_NAME"] and defaults["MONGO_COLLECTION_NAME"]
+    # Without REDIS_HOST and MONGO_CONNECTION_STRING the service runs embedded: an instance booted
+    # without user data still answers the load balancer's health check.
+    assert not {"REDIS_HOST", "MONGO_CONNECTION_STRING"} & defaults.keys()
+
+
+def test_user_data_files_are_in_place_and_empty(host):
+    """user data (modules/asg) writes service.env and ssm-parameters; the image ships them empty
+    so the unit and `docker run --env-file` find them on an instance started without user data."""
+    for name in ("service.env", "ssm-parameters"):
+        file = host.file(f"/etc/ocr-service/{name}")
+        assert file.is_file and file.user == "root" and file.mode == 0o644
+        assert parse_env(file.content_string) == {}, name
 
 
 def test_no_secret_is_baked_into_the_settings(host):
-    for path in ("/etc/ocr-service/ocr-service.env", "/etc/ocr-service/image.env"):
+    for path in ("/etc/ocr-service/defaults.env", "/etc/ocr-service/image.env"):
         env = parse_env(host.file(path).content_string)
         assert not {"REDIS_PASSWORD", "MONGO_CONNECTION_STRING"} & env.keys(), path
+    assert not host.file("/run/ocr-service").exists
 
 
 def test_image_reference_recorded_for_the_unit(host):
@@ -56,12 +67,16 @@ def test_data_and_log_directories(host):
 def test_unit_runs_the_service_container(host):
     unit = parse_unit(host.file(UNIT).content_string)
     service = unit["Service"]
-    assert service["EnvironmentFile"] == ["/etc/ocr-service/image.env", "/etc/ocr-service/ocr-service.env"]
-    assert service["ExecStartPre"][0].split()[1:] == ["/etc/ocr-service/ocr-service.env",
+    assert service["EnvironmentFile"] == ["/etc/ocr-service/image.env", "/etc/ocr-service/defaults.env",
+                                          "-/etc/ocr-service/service.env"]
+    assert service["ExecStartPre"][0].split()[1:] == ["/etc/ocr-service/ssm-parameters",
                                                       "/run/ocr-service/secrets.env"]
     run = service["ExecStart"][0].split()
     assert run[:3] == ["/usr/bin/docker", "run", "--rm"]
-    assert "--env-file" in run and "/run/ocr-service/secrets.env" in run
+    # Later env files win: defaults, then user data's settings, then the secrets.
+    env_files = [run[i + 1] for i, arg in enumerate(run) if arg == "--env-file"]
+    assert env_files == ["/etc/ocr-service/defaults.env", "/etc/ocr-service/service.env",
+                         "/run/ocr-service/secrets.env"]
     assert "${PORT}:${PORT}" in run
     assert "/var/lib/ocr-service:/var/lib/ocr-service" in run
     assert run[-2:] == ["${OCR_IMAGE}", "serve"]

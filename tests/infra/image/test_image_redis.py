@@ -53,13 +53,20 @@ def test_append_only_persistence(conf):
 
 def test_password_is_included_from_run_not_baked(host, conf):
     assert "requirepass" not in conf
-    assert conf["include"][-1] == SECRETS
+    # The secrets file comes last, so no drop-in can override the password.
+    assert conf["include"] == ["/etc/ocr-redis/conf.d/*.conf", SECRETS]
     assert conf["protected-mode"] == ["yes"]
     config = host.file(CONF)
     assert config.user == "root" and config.mode == 0o644
-    env = parse_env(host.file("/etc/ocr-redis/redis.env").content_string)
-    assert env["REDIS_PASSWORD_PARAMETER"].startswith("/")
-    assert "REDIS_PASSWORD" not in env
+    assert host.file("/etc/ocr-redis/conf.d").is_directory
+    assert not host.file("/run/ocr-redis").exists
+
+
+def test_user_data_files_are_in_place_and_empty(host):
+    for name in ("service.env", "ssm-parameters"):
+        file = host.file(f"/etc/ocr-redis/{name}")
+        assert file.is_file and file.user == "root" and file.mode == 0o644
+        assert parse_env(file.content_string) == {}, name
 
 
 def test_data_and_log_directories(host):
@@ -79,12 +86,12 @@ def test_unit_runs_redis_in_its_container(host):
     service = parse_unit(host.file(UNIT).content_string)["Service"]
     fetch = service["ExecStartPre"][0].split()
     assert fetch[1:] == ["--format", "redis-conf", "--owner", f"{REDIS_UID}:{REDIS_UID}",
-                         "/etc/ocr-redis/redis.env", SECRETS]
+                         "/etc/ocr-redis/ssm-parameters", SECRETS]
     run = service["ExecStart"][0].split()
     assert run[:3] == ["/usr/bin/docker", "run", "--rm"]
     assert run[run.index("--user") + 1] == f"{REDIS_UID}:{REDIS_UID}"
     assert "6379:6379" in run
-    assert f"{CONF}:{CONF}:ro" in run and "/run/ocr-redis:/run/ocr-redis:ro" in run
+    assert "/etc/ocr-redis:/etc/ocr-redis:ro" in run and "/run/ocr-redis:/run/ocr-redis:ro" in run
     assert "/var/lib/ocr-redis:/data" in run
     assert run[-3:] == ["${REDIS_IMAGE}", "redis-server", CONF]
     assert parse_env(host.file("/etc/ocr-redis/image.env").content_string)["REDIS_IMAGE"]
@@ -98,7 +105,8 @@ def test_redis_container_with_the_provisioned_config(host):
         host.run(f"printf 'requirepass \"image-test\"\\n' > {secrets_dir}/secrets.conf && "
                  f"chown -R {REDIS_UID}:{REDIS_UID} {secrets_dir}")
         started = host.run(f"docker run -d --rm --name ocr-redis-image-test --user {REDIS_UID}:{REDIS_UID} "
-                           f"-v {CONF}:{CONF}:ro -v {secrets_dir}:/run/ocr-redis:ro --tmpfs /data:uid={REDIS_UID} "
+                           f"-v /etc/ocr-redis:/etc/ocr-redis:ro -v {secrets_dir}:/run/ocr-redis:ro "
+                           f"--tmpfs /data:uid={REDIS_UID} "
                            f"{image} redis-server {CONF}")
         assert started.rc == 0, started.stderr
         time.sleep(2)
@@ -113,30 +121,40 @@ def test_redis_container_with_the_provisioned_config(host):
 # --- redis-server inside the rootfs with the provisioned config ---------------------------------
 
 @pytest.fixture
-def redis_in_rootfs(start_in_rootfs, mounted_rootfs):
-    """redis-server as uid 999 with /etc/ocr-redis/redis.conf and a password in the included file,
-    as fetch-ssm-secrets writes it at boot. Yields (port, password, data dir on the host)."""
-    password = secrets.token_urlsafe(24)
-    secrets_file = mounted_rootfs / SECRETS.lstrip("/")
-    secrets_file.parent.mkdir(parents=True, exist_ok=True)
-    secrets_file.write_text(f'requirepass "{password}"\n')
-    os.chmod(secrets_file, 0o600)
-    os.chown(secrets_file, REDIS_UID, REDIS_UID)
-    # The container's data volume is /data (redis.conf's dir); here a throwaway one in the rootfs.
+def redis_layout(mounted_rootfs):
+    """What the unit provides the container: /run/ocr-redis (RuntimeDirectory) and an empty data
+    volume at /data (redis.conf's dir), here in the rootfs; removed after the test."""
+    run_dir = mounted_rootfs / SECRETS.lstrip("/")
+    run_dir = run_dir.parent
     data = mounted_rootfs / "data"
     shutil.rmtree(data, ignore_errors=True)
-    data.mkdir()
+    for path in (run_dir, data):
+        path.mkdir(parents=True, exist_ok=True)
     os.chown(data, REDIS_UID, REDIS_UID)
+    yield mounted_rootfs
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(run_dir, ignore_errors=True)  # /run is empty on a machine that has not booted
+
+
+def start_redis(start_in_rootfs) -> int:
+    """redis-server as uid 999 with the provisioned /etc/ocr-redis/redis.conf; returns its port."""
     port = free_port()
     proc = start_in_rootfs(["redis-server", CONF, "--port", str(port), "--bind", "127.0.0.1"],
                            {"PATH": rootfs_build.CHROOT_PATH}, user=f"{REDIS_UID}:{REDIS_UID}")
-    try:
-        proc.wait_for_port(port, timeout=20)
-        yield port, password, data
-    finally:
-        proc.stop()
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(secrets_file.parent, ignore_errors=True)  # /run is empty on a booted machine
+    proc.wait_for_port(port, timeout=20)
+    return port
+
+
+@pytest.fixture
+def redis_in_rootfs(start_in_rootfs, redis_layout):
+    """Redis with a password in the included file, as fetch-ssm-secrets writes it at boot.
+    Yields (port, password, data dir on the host)."""
+    password = secrets.token_urlsafe(24)
+    secrets_file = redis_layout / SECRETS.lstrip("/")
+    secrets_file.write_text(f'requirepass "{password}"\n')
+    os.chmod(secrets_file, 0o600)
+    os.chown(secrets_file, REDIS_UID, REDIS_UID)
+    yield start_redis(start_in_rootfs), password, redis_layout / "data"
 
 
 ROOTFS_REDIS = "starts redis-server inside the rootfs (on an instance Redis runs from the container image)"
@@ -196,3 +214,29 @@ def test_under_memory_pressure_cache_keys_go_and_queued_jobs_stay(redis_in_rootf
     with pytest.raises(redis.exceptions.OutOfMemoryError):
         for i in range(10000):
             client.rpush("dramatiq:default", payload)
+
+
+FETCH = "runs the image's fetch-ssm-secrets inside the rootfs against moto's SSM"
+
+
+@pytest.mark.rootfs_only(FETCH)
+def test_password_from_ssm_reaches_redis(ssm, fetch_secrets, redis_layout, start_in_rootfs):
+    _, client = ssm
+    password = f'p"a\\ss word {secrets.token_hex(4)}'  # quotes, a backslash, a space
+    client.put_parameter(Name="/image-test/redis-password", Value=password, Type="SecureString",
+                         Overwrite=True)
+    fetched = fetch_secrets("REDIS_PASSWORD=/image-test/redis-password\n", SECRETS,
+                            "--format", "redis-conf", "--owner", f"{REDIS_UID}:{REDIS_UID}")
+    assert fetched.returncode == 0, fetched.stderr
+    secrets_file = (redis_layout / SECRETS.lstrip("/")).stat()
+    assert (secrets_file.st_mode & 0o777, secrets_file.st_uid) == (0o600, REDIS_UID)
+    port = start_redis(start_in_rootfs)
+    assert redis.Redis(port=port, password=password).ping()
+
+
+@pytest.mark.rootfs_only(FETCH)
+def test_no_password_parameter_means_no_redis(ssm, fetch_secrets, redis_layout):
+    fetched = fetch_secrets("# user data has not run\n", SECRETS, "--format", "redis-conf")
+    assert fetched.returncode != 0
+    assert "does not start without a password" in fetched.stderr
+    assert not (redis_layout / SECRETS.lstrip("/")).exists()
