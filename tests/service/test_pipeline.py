@@ -179,11 +179,19 @@ def test_too_many_pages(docs):
 
 def test_oversized_page_is_rendered_smaller_when_legible_else_refused(docs):
     # Letter at 300 DPI is 8.4 Mpx; a 3 Mpx cap still allows ~180 DPI, a 0.4 Mpx cap only ~65 DPI.
-    reduced = process_page(docs["mixed.pdf"], 2, PageOptions(), Limits(max_page_pixels=3_000_000))
-    assert 150 <= reduced["dpi"] < 300 and samples.cer(MIXED[1][1], reduced["text"]) <= 0.02
+    whole_page = PageOptions(mode="ocr", adaptive_dpi=False)  # no cropping to the text
+    reduced = process_page(docs["mixed.pdf"], 1, whole_page, Limits(max_page_pixels=3_000_000))
+    assert 150 <= reduced["dpi"] < 300 and samples.cer(MIXED[0][1], reduced["text"]) <= 0.02
     with pytest.raises(DocumentError) as err:
-        process_page(docs["mixed.pdf"], 2, PageOptions(), Limits(max_page_pixels=400_000))
+        process_page(docs["mixed.pdf"], 1, whole_page, Limits(max_page_pixels=400_000))
     assert err.value.code == "page_too_large"
+
+
+def test_page_holding_an_image_over_the_pixel_cap_is_refused(docs):
+    # pdfium decodes an embedded image whole, so its pixels count against the cap (the scan is 8.4 Mpx)
+    with pytest.raises(DocumentError) as err:
+        process_page(docs["mixed.pdf"], 2, PageOptions(), Limits(max_page_pixels=5_000_000))
+    assert err.value.code == "page_too_large" and "2550x3300" in err.value.message
 
 
 def test_oversized_image_is_refused_at_upload(docs):
@@ -251,3 +259,42 @@ def test_timeout_is_an_ocr_timeout_error_and_the_engine_survives_it():
     assert err.value.code == "ocr_timeout" and err.value.http_status == 422
     again = process_page(phototest, 1, PageOptions(), Limits())
     assert samples.cer((CORPUS / "phototest.txt").read_text(), again["text"]) == 0.0
+
+
+def test_mutated_documents_only_ever_raise_document_errors(tmp_path):
+    """Hostile bytes: random edits of valid small documents (seeded, ~2 s). Whatever pdfium, Pillow
+    or Tesseract make of them, the caller sees a result or a DocumentError, never another exception."""
+    import random
+
+    rng = random.Random(7)
+    seeds = [samples.text_pdf(["Hello world\nline two"]), samples.scanned_pdf(["Tiny scan"], dpi=72, noise=False),
+             samples.png_page("Hi", dpi=72, noise=False, page_size=(200, 100)),
+             samples.jpeg_page("Hi", dpi=72, page_size=(200, 100)),
+             samples.tiff_pages(["a", "b"], dpi=72, page_size=(200, 100)), samples.encrypted_pdf()]
+    outcomes = set()
+    for index in range(300):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 12)):
+            if not data:
+                break
+            at, roll = rng.randrange(len(data)), rng.random()
+            if roll < 0.5:
+                data[at] = rng.randrange(256)
+            elif roll < 0.7:
+                del data[at:at + rng.randint(1, 200)]
+            elif roll < 0.85:
+                data[at:at] = rng.randbytes(rng.randint(1, 50))
+            elif roll < 0.9:
+                del data[at:]
+            else:
+                data[at:at + 4] = rng.choice([b"9999", b"-1 0", b"\xff\xff\xff\x7f", b"0 0 R"])
+        path = tmp_path / f"fuzz{index}"
+        path.write_bytes(bytes(data))
+        try:
+            info = inspect_document(path, Limits())
+            for number in range(1, min(info.page_count, 2) + 1):
+                process_page(path, number, PageOptions(mode=rng.choice(["auto", "text", "ocr"])), Limits(page_timeout_s=5))
+            outcomes.add("ok")
+        except DocumentError as error:
+            outcomes.add(error.code)
+    assert {"ok", "corrupt_document", "unsupported_type"} <= outcomes

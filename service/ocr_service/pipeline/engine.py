@@ -141,15 +141,21 @@ def recognize(image, language: str, dpi: int, timeout_s: float, limit_s: float |
             for word in tesserocr.iterate_level(iterator, level):
                 if line < 0 or word.IsAtBeginningOf(tesserocr.RIL.TEXTLINE):
                     line += 1
-                text = word.GetUTF8Text(level)
+                try:  # tesserocr raises rather than return an empty word
+                    text = word.GetUTF8Text(level)
+                    box = word.BoundingBox(level)
+                except RuntimeError:
+                    continue
                 if not text or not text.strip():
                     continue
-                box = word.BoundingBox(level)
                 if box is None:
                     continue
                 words.append({"text": text, "bbox": list(box), "confidence": round(float(word.Confidence(level)), 2),
                               "line": line})
-        text = api.GetUTF8Text() or ""
+        try:
+            text = api.GetUTF8Text() or ""
+        except RuntimeError:  # "No text returned" on a page without any
+            text = ""
         api.Clear()
     confidence = round(sum(w["confidence"] for w in words) / len(words), 2) if words else None
     return Recognition(text, words, confidence, elapsed)

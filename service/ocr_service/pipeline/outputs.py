@@ -5,10 +5,13 @@ import ctypes
 import html
 import io
 import math
+import threading
 from pathlib import Path
 
 from .sources import PDF_MEDIA_TYPE, sniff_media_type
 
+# pdfium is not thread-safe and this runs in the API process, whose request handlers are threads.
+_PDFIUM_LOCK = threading.Lock()
 _HOCR_RES = 300  # PDF pages are in points; hOCR wants pixels, so boxes are given at 300 DPI
 
 
@@ -216,9 +219,13 @@ def render_searchable_pdf(original_path: Path, pages: list[dict]) -> bytes:
     selection and search work. PDF pages keep their size and content; an image becomes one PDF page
     per frame at its recorded resolution (300 DPI if none). Pages that already had a text layer are
     left as they are."""
+    with _PDFIUM_LOCK:
+        return _searchable_pdf(Path(original_path), pages)
+
+
+def _searchable_pdf(original_path: Path, pages: list[dict]) -> bytes:
     import pypdfium2 as pdfium
 
-    original_path = Path(original_path)
     by_number = {p["number"]: p for p in pages}
     if sniff_media_type(original_path) == PDF_MEDIA_TYPE:
         pdf = pdfium.PdfDocument(str(original_path))

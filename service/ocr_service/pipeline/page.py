@@ -16,7 +16,7 @@ from .sources import PDF_MEDIA_TYPE, load_image_page, pdf_cache, sniff_media_typ
 from .textlayer import judge, read_text_layer
 
 MODES = ("auto", "ocr", "text")
-MAX_DPI = 1200  # a render finer than this only costs time
+MAX_DPI = 600  # a render finer than this only costs time and memory (text is brought to ~300 DPI size anyway)
 
 
 def _check_options(options: PageOptions) -> None:
@@ -102,8 +102,15 @@ def _render_plan(page, width: float, height: float, options: PageOptions, limits
     part of the page with content (a small scan on a poster), within the pixel cap."""
     scale = options.dpi / 72.0
     box = [0.0, 0.0, width, height]
+    images, content = page_geometry(page)
+    for image in images:  # pdfium decodes an image whole whatever the render scale
+        if image.pixels[0] * image.pixels[1] > limits.max_page_pixels:
+            raise DocumentError(
+                "page_too_large",
+                f"Page {page_number} holds a {image.pixels[0]}x{image.pixels[1]} pixel image, over the limit of "
+                f"{limits.max_page_pixels:,} pixels per page.",
+            )
     if options.adaptive_dpi:
-        images, content = page_geometry(page)
         page_area = width * height
         if content and (content[2] - content[0]) * (content[3] - content[1]) < 0.5 * page_area:
             box = [max(0.0, content[0] - 9), max(0.0, content[1] - 9), min(width, content[2] + 9), min(height, content[3] + 9)]

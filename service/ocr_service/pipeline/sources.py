@@ -5,6 +5,7 @@ callers see either a DocumentError or a genuine bug.
 """
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -149,6 +150,14 @@ class _PdfCache:
 
 
 pdf_cache = _PdfCache()
+
+
+def _forget_in_child() -> None:
+    # a forked child must not share the parent's open file position: drop (not close) the handle
+    pdf_cache.key = pdf_cache.pdf = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 # ---------------------------------------------------------------- images
