@@ -7,6 +7,7 @@ are small.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
@@ -209,6 +210,21 @@ def test_languages():
         assert err.value.code == "unknown_language" and "eng" in err.value.message
 
 
+def test_joined_languages_use_each_installed_model(tmp_path):
+    # tesseract-ocr-fra comes with `make test` (mk/pipeline.mk)
+    text = ("Le garçon a reçu une lettre très étrange à Noël.\n"
+            "Ça s'est passé près de la forêt, où l'hôtel était fermé.")
+    path = tmp_path / "french.png"
+    path.write_bytes(samples.png_page(text, page_size=(612, 160)))
+    assert {"eng", "fra"} <= set(available_languages())
+    english = process_page(path, 1, PageOptions(language="eng"), Limits())
+    french = process_page(path, 1, PageOptions(language="fra"), Limits())
+    both = process_page(path, 1, PageOptions(language="eng+fra"), Limits())
+    assert samples.cer(text, french["text"]) == 0.0
+    assert samples.cer(text, english["text"]) > 0.03  # the English model drops the accents
+    assert samples.cer(text, both["text"]) < samples.cer(text, english["text"])
+
+
 def test_unknown_language_and_mode_fail_before_any_work(docs):
     with pytest.raises(DocumentError) as err:
         process_page(docs["scan.pdf"], 1, PageOptions(language="xx"), Limits())
@@ -243,7 +259,8 @@ def _page(path, number, options, limits):
 
 def test_one_engine_per_worker_process_reused_across_pages_and_documents(docs):
     phototest = CORPUS / "phototest.tif"
-    with ProcessPoolExecutor(max_workers=1) as pool:
+    # spawn, as the service's pools do: a fresh process with no engine yet
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         first = pool.submit(_page, phototest, 1, PageOptions(), Limits()).result()
         second = pool.submit(_page, docs["pages.tiff"], 1, PageOptions(), Limits()).result()
         pid, created = pool.submit(_engines_in_this_process).result()
@@ -261,6 +278,7 @@ def test_timeout_is_an_ocr_timeout_error_and_the_engine_survives_it():
     assert samples.cer((CORPUS / "phototest.txt").read_text(), again["text"]) == 0.0
 
 
+@pytest.mark.filterwarnings("ignore")  # Pillow warns about the corrupt EXIF/TIFF data it is fed
 def test_mutated_documents_only_ever_raise_document_errors(tmp_path):
     """Hostile bytes: random edits of valid small documents (seeded, ~2 s). Whatever pdfium, Pillow
     or Tesseract make of them, the caller sees a result or a DocumentError, never another exception."""

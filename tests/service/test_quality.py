@@ -214,3 +214,15 @@ def test_hocr_is_valid_xhtml_with_every_word(corpus):
         assert all("x_wconf" in w.get("title") for w in words)
     assert "textangle 270" in divs[1].find(".//h:span[@class='ocr_line']", ns).get("title")
     assert document.find(".//h:title", ns).text == "doc <1>"
+
+
+def test_searchable_pdf_keeps_text_outside_latin_1(tmp_path):
+    """Words WinAnsi cannot encode switch the invisible layer to an embedded Unicode font."""
+    original = tmp_path / "blank.pdf"
+    original.write_bytes(samples.scanned_pdf([""], noise=False, page_size=(300, 200)))
+    words = [{"text": t, "bbox": [20 + 90 * i, 40, 100 + 90 * i, 60], "confidence": 90.0, "line": 0}
+             for i, t in enumerate(["Łódź", "Ωmega", "plain"])]
+    page = {"number": 1, "source": "ocr", "text": "Łódź Ωmega plain", "words": words, "rotation": 0,
+            "width": 300.0, "height": 200.0, "units": "pt"}
+    pdf = pdfium.PdfDocument(render_searchable_pdf(original, [page]))
+    assert pdf[0].get_textpage().get_text_range().split() == ["Łódź", "Ωmega", "plain"]
