@@ -274,6 +274,11 @@ def test_timeout_is_an_ocr_timeout_error_and_the_engine_survives_it():
     with pytest.raises(DocumentError) as err:
         process_page(phototest, 1, PageOptions(), Limits(page_timeout_s=0.001))
     assert err.value.code == "ocr_timeout" and err.value.http_status == 422
+    # the deadline inside Tesseract's recognition itself (ETEXT_DESC), after layout analysis
+    busy_page = samples.text_image(samples.sample_text(seed=3, lines=20), noise=False)
+    with pytest.raises(DocumentError) as err:
+        engine.recognize(busy_page, "eng", 300, 0.05)
+    assert err.value.code == "ocr_timeout"
     again = process_page(phototest, 1, PageOptions(), Limits())
     assert samples.cer((CORPUS / "phototest.txt").read_text(), again["text"]) == 0.0
 
