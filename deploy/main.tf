@@ -103,6 +103,7 @@ module "redis" {
   subnet_id                   = module.vpc.private_subnet_ids[0]
   client_security_group_id    = module.asg.security_group_id
   instance_type               = var.redis_instance_type
+  detailed_monitoring         = var.redis_detailed_monitoring
   ami_id                      = var.redis_ami_id
   ami_owners                  = var.ami_owners
   ami_tags                    = var.redis_ami_tags

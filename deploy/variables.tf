@@ -138,6 +138,12 @@ variable "redis_instance_type" {
   default     = "t3.small"
 }
 
+variable "redis_detailed_monitoring" {
+  description = "1-minute EC2 metrics for the Redis instance (its alarms work with the basic 5-minute metrics too)."
+  type        = bool
+  default     = false
+}
+
 variable "redis_ami_id" {
   description = "AMI ID of the Redis image; null looks up the newest image tagged with redis_ami_tags."
   type        = string

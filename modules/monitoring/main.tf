@@ -174,8 +174,8 @@ resource "aws_cloudwatch_metric_alarm" "redis_cpu" {
   namespace           = "AWS/EC2"
   metric_name         = "CPUUtilization"
   statistic           = "Average"
-  period              = var.alarm_period
-  evaluation_periods  = var.alarm_evaluation_periods
+  period              = var.redis_cpu_period
+  evaluation_periods  = 3
   threshold           = var.redis_cpu_threshold
   comparison_operator = "GreaterThanThreshold"
   dimensions          = { InstanceId = var.redis_instance_id }

@@ -96,6 +96,17 @@ variable "alarm_period" {
   }
 }
 
+variable "redis_cpu_period" {
+  description = "Period of the Redis CPU alarm in seconds (300 works with basic EC2 monitoring)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.redis_cpu_period >= 60 && var.redis_cpu_period % 60 == 0
+    error_message = "redis_cpu_period must be a multiple of 60 seconds."
+  }
+}
+
 variable "alarm_evaluation_periods" {
   description = "Number of periods an alarm's condition must hold before it fires."
   type        = number

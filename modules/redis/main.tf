@@ -158,6 +158,7 @@ resource "aws_iam_instance_profile" "this" {
 # The instance
 # ---------------------------------------------------------------------------
 resource "aws_instance" "this" {
+  #checkov:skip=CKV_AWS_126:Detailed monitoring is the detailed_monitoring variable (default true); deploy/ leaves it off by default because its Redis alarms use 5-minute periods (and moto_server cannot MonitorInstances).
   ami                         = local.ami_id
   instance_type               = var.instance_type
   subnet_id                   = var.subnet_id
@@ -165,7 +166,7 @@ resource "aws_instance" "this" {
   iam_instance_profile        = aws_iam_instance_profile.this.name
   associate_public_ip_address = false
   ebs_optimized               = true
-  monitoring                  = true
+  monitoring                  = var.detailed_monitoring
   user_data                   = local.user_data
   user_data_replace_on_change = true
 

@@ -132,6 +132,12 @@ variable "maxmemory" {
   }
 }
 
+variable "detailed_monitoring" {
+  description = "Publish the instance's EC2 metrics every minute instead of every five."
+  type        = bool
+  default     = true
+}
+
 variable "egress_cidr_blocks" {
   description = "Destinations the instance may reach over HTTPS (SSM and CloudWatch APIs)."
   type        = list(string)
