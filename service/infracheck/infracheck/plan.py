@@ -98,40 +98,59 @@ class Plan:
             config = next((r for r in self._module_config(rc.get("module_address")).get("resources", [])
                            if r.get("type") == rc["type"] and r.get("name") == rc["name"]
                            and r.get("mode") == "managed"), {})
+            module_address = rc.get("module_address")
             body = _fill_unknown(change.get("after") or {}, change.get("after_unknown") or {},
-                                 config.get("expressions", {}))
+                                 config.get("expressions", {}),
+                                 lambda refs, m=module_address: self.trace(m, refs))
             file, line = self.locate(rc.get("module_address"), rc["type"], rc["name"])
             found.append(Resource(rc["address"], rc["type"], body, file, line))
         return found
 
 
-def _refs(expression: Any) -> str | None:
+    def trace(self, module_address: str | None, refs: list[str]) -> list[str]:
+        """References plus, for each `var.x` inside a module, what the calling module passes as x
+        (followed up to the root), so `module.asg.security_group_id` is seen behind `var.client_sg`."""
+        found = list(refs)
+        if not module_address:
+            return found
+        parts = _INDEX.sub("", module_address).split(".")
+        parent = ".".join(parts[:-2]) or None
+        call = self._module_config(parent).get("module_calls", {}).get(parts[-1], {})
+        for ref in refs:
+            if ref.startswith("var.") and ref.count(".") == 1:
+                passed = call.get("expressions", {}).get(ref[4:], {})
+                if isinstance(passed, dict) and passed.get("references"):
+                    found += [f"{r}" for r in self.trace(parent, passed["references"]) if r not in found]
+        return found
+
+
+def _refs(expression: Any, trace) -> str | None:
     if isinstance(expression, dict) and expression.get("references"):
-        return "${" + " ".join(expression["references"]) + "}"
+        return "${" + " ".join(trace(expression["references"])) + "}"
     return None
 
 
-def _fill_unknown(after: Any, unknown: Any, expressions: Any) -> Any:
-    """Replace values unknown until apply with their configuration references."""
+def _fill_unknown(after: Any, unknown: Any, expressions: Any, trace=lambda refs: refs) -> Any:
+    """Replace values unknown until apply with their configuration references (see Plan.trace)."""
     if unknown is True:
-        return _refs(expressions) or "${unknown}"
+        return _refs(expressions, trace) or "${unknown}"
     if isinstance(after, dict) or isinstance(unknown, dict):
         after = dict(after or {})
         unknown = unknown if isinstance(unknown, dict) else {}
         expressions = expressions if isinstance(expressions, dict) else {}
         for key in set(after) | set(unknown):
-            after[key] = _fill_unknown(after.get(key), unknown.get(key), expressions.get(key))
+            after[key] = _fill_unknown(after.get(key), unknown.get(key), expressions.get(key), trace)
         return after
     if isinstance(after, list) or isinstance(unknown, list):
         after = list(after or [])
         unknown = unknown if isinstance(unknown, list) else []
-        refs = _refs(expressions)
+        refs = _refs(expressions, trace)
         if refs and any(u is True for u in unknown):
             return [refs if (i < len(unknown) and unknown[i] is True) else v
                     for i, v in enumerate(after + [None] * (len(unknown) - len(after)))]
         nested = expressions if isinstance(expressions, list) else []
         return [_fill_unknown(after[i] if i < len(after) else None,
                               unknown[i] if i < len(unknown) else None,
-                              nested[i] if i < len(nested) else (nested[0] if nested else None))
+                              nested[i] if i < len(nested) else (nested[0] if nested else None), trace)
                 for i in range(max(len(after), len(unknown)))]
     return after
