@@ -48,7 +48,6 @@ resource "aws_vpc_security_group_egress_rule" "targets" {
 resource "aws_lb" "this" {
   #checkov:skip=CKV_AWS_91:Access logs are optional (access_logs_bucket) because they need an S3 bucket with an ELB-writable policy.
   #checkov:skip=CKV2_AWS_28:WAF is left to the consumer (aws_wafv2_web_acl_association on the lb_arn output); not every deployment needs it.
-  #checkov:skip=CKV_AWS_150:Deletion protection is a variable (enable_deletion_protection), on by default.
   name               = var.name
   load_balancer_type = "application"
   internal           = var.internal
@@ -105,8 +104,6 @@ resource "aws_lb_target_group" "this" {
 # HTTP forwards to the targets, or redirects to HTTPS when a certificate is given.
 resource "aws_lb_listener" "http" {
   #checkov:skip=CKV_AWS_2:Plain HTTP is the fallback when no certificate_arn is given; with one, this listener only redirects to HTTPS.
-  #checkov:skip=CKV2_AWS_20:The redirect to HTTPS is conditional on certificate_arn, which checkov cannot evaluate.
-  #checkov:skip=CKV_AWS_103:This listener is HTTP; the HTTPS listener carries the TLS 1.2+ policy.
   load_balancer_arn = aws_lb.this.arn
   port              = 80
   protocol          = "HTTP"
