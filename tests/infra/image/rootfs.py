@@ -60,7 +60,8 @@ STEPS: dict[str, list[tuple[list[str], dict[str, str]]]] = {
 }
 # What the tests need in a rootfs beyond the image itself: a redis-server binary to start with the
 # provisioned config (the AMI runs it from the container image). Debian's redis-tools carries the
-# binary without the redis-server package's unit, config and user.
+# binary (as redis-check-rdb, which runs the server when called redis-server) without the
+# redis-server package's unit, config and user.
 HARNESS_PACKAGES = {"ocr": [], "redis": ["redis-tools"]}
 
 
@@ -223,6 +224,8 @@ def build_role(role: str, base: Path) -> Path:
             in_chroot(tmp, ["bash", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
                             f"apt-get install -y -qq --no-install-recommends {' '.join(HARNESS_PACKAGES[role])} "
                             ">/dev/null"])
+        if role == "redis":
+            (tmp / "usr/local/bin/redis-server").symlink_to("/usr/bin/redis-check-rdb")
         if role == "ocr":
             install_service(tmp)
     (tmp / ".provisioned").touch()
