@@ -8,6 +8,7 @@ image the PDF holds (with its DPI recorded), or the page rendered at 300 DPI for
 its time includes starting the process and loading the model (~0.2 s), as running it by hand does.
 The service's time is one warm engine in this process, as in a worker.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,10 @@ def plain_tesseract(image_path: Path) -> tuple[str, float]:
     started = time.monotonic()
     done = subprocess.run(
         ["tesseract", str(image_path), "stdout", "-l", "eng"],
-        capture_output=True, text=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"}, check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+        check=False,
     )
     return done.stdout, time.monotonic() - started
 
@@ -46,8 +50,13 @@ def real_cases() -> list[tuple[str, Path, str]]:
     if not truth.exists():
         return []
     text = truth.read_text()
-    return [(name, folder / file, text) for name, file in
-            (("phototest (real scan)", "phototest.tif"), ("phototest rotated (real)", "phototest-rotated-R.png"))]
+    return [
+        (name, folder / file, text)
+        for name, file in (
+            ("phototest (real scan)", "phototest.tif"),
+            ("phototest rotated (real)", "phototest-rotated-R.png"),
+        )
+    ]
 
 
 def run(lines: int, names: list[str] | None, with_tesseract: bool) -> dict:
@@ -90,8 +99,11 @@ def run(lines: int, names: list[str] | None, with_tesseract: bool) -> dict:
         "benchmark": "accuracy",
         "lines_per_page": lines,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "tesseract_cli": subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-        if has_tesseract else None,
+        "tesseract_cli": subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[
+            0
+        ]
+        if has_tesseract
+        else None,
         "cases": rows,
     }
 
@@ -99,9 +111,17 @@ def run(lines: int, names: list[str] | None, with_tesseract: bool) -> dict:
 def print_table(report: dict) -> None:
     headers = ["case", "service CER", "tesseract CER", "source", "rotation", "skew", "dpi", "service s", "tesseract s"]
     rows = [
-        [r["case"], f"{r['service_cer']:.2%}", f"{r['tesseract_cer']:.2%}" if "tesseract_cer" in r else "-",
-         r["source"], str(r["rotation"]), f"{r['skew']:+.2f}", str(r["dpi"]), f"{r['service_seconds']:.2f}",
-         f"{r['tesseract_seconds']:.2f}" if "tesseract_seconds" in r else "-"]
+        [
+            r["case"],
+            f"{r['service_cer']:.2%}",
+            f"{r['tesseract_cer']:.2%}" if "tesseract_cer" in r else "-",
+            r["source"],
+            str(r["rotation"]),
+            f"{r['skew']:+.2f}",
+            str(r["dpi"]),
+            f"{r['service_seconds']:.2f}",
+            f"{r['tesseract_seconds']:.2f}" if "tesseract_seconds" in r else "-",
+        ]
         for r in report["cases"]
     ]
     try:
@@ -110,7 +130,7 @@ def print_table(report: dict) -> None:
     except ImportError:  # plain text when rich is not installed
         widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
         for line in [headers, *rows]:
-            print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)))
+            print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
         return
     table = Table(title=f"OCR accuracy ({report['lines_per_page']} lines per page; CER = character error rate)")
     for header in headers:

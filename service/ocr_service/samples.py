@@ -3,6 +3,7 @@
 Heavy or test-only libraries (numpy, Pillow, pypdf, rapidfuzz, fpdf2) are imported inside the
 functions, so importing this module costs nothing at service run time.
 """
+
 from __future__ import annotations
 
 import io
@@ -144,7 +145,9 @@ def _save(pdf) -> bytes:
     return buffer.getvalue()
 
 
-def add_image_page(pdf, image, page_size: tuple[float, float], placement: tuple[float, float, float, float] | None = None):
+def add_image_page(
+    pdf, image, page_size: tuple[float, float], placement: tuple[float, float, float, float] | None = None
+):
     """Append a page of `page_size` points showing `image` at placement (x, y, w, h points,
     origin bottom-left; default: the whole page). The image is stored losslessly (Flate)."""
     import pypdfium2 as pdfium
@@ -171,8 +174,14 @@ def scanned_pdf(page_texts: list[str], dpi: int = 300, noise: bool = True, seed:
     return _save(pdf)
 
 
-def add_text_page(pdf, text: str, page_size: tuple[float, float] = LETTER, font_size: float = 12.0,
-                  font: str = "Helvetica", margin: float = 72.0):
+def add_text_page(
+    pdf,
+    text: str,
+    page_size: tuple[float, float] = LETTER,
+    font_size: float = 12.0,
+    font: str = "Helvetica",
+    margin: float = 72.0,
+):
     """Append a born-digital page: one text object per line in a standard font (real text layer)."""
     import ctypes
 
@@ -266,7 +275,9 @@ def embedded_font_pdf(page_texts: list[str], to_unicode: str = "none", font_size
     return buffer.getvalue()
 
 
-def partial_text_pdf(scan_text: str, header: str = "Scanned by the records office, page 1", dpi: int = 300, seed: int = 0) -> bytes:
+def partial_text_pdf(
+    scan_text: str, header: str = "Scanned by the records office, page 1", dpi: int = 300, seed: int = 0
+) -> bytes:
     """A scanned page (image) that also carries a short born-digital header line: its text layer
     covers only a small part of what is visible."""
     import ctypes
@@ -287,8 +298,14 @@ def partial_text_pdf(scan_text: str, header: str = "Scanned by the records offic
     return _save(pdf)
 
 
-def poster_pdf(text: str, poster_size: tuple[float, float] = (1728.0, 2592.0), scan_dpi: int = 400,
-               font_size: float = 7.0, seed: int = 0, **image_options) -> bytes:
+def poster_pdf(
+    text: str,
+    poster_size: tuple[float, float] = (1728.0, 2592.0),
+    scan_dpi: int = 400,
+    font_size: float = 7.0,
+    seed: int = 0,
+    **image_options,
+) -> bytes:
     """A small-print scan (a Letter sheet of `font_size` pt text scanned at `scan_dpi`) placed at its
     real size in the top-left corner of a poster-sized page (24x36 in by default)."""
     pdf = _new_pdf()
@@ -349,15 +366,21 @@ def png_page(text: str, dpi: int = 300, noise: bool = True, seed: int = 0, **ima
     return _image_bytes(text_image(text, dpi=dpi, noise=noise, seed=seed, **image_options), "PNG", dpi)
 
 
-def jpeg_page(text: str, dpi: int = 300, noise: bool = True, seed: int = 0, quality: int = 90, **image_options) -> bytes:
+def jpeg_page(
+    text: str, dpi: int = 300, noise: bool = True, seed: int = 0, quality: int = 90, **image_options
+) -> bytes:
     """A scanned page as a JPEG."""
-    return _image_bytes(text_image(text, dpi=dpi, noise=noise, seed=seed, **image_options), "JPEG", dpi, quality=quality)
+    return _image_bytes(
+        text_image(text, dpi=dpi, noise=noise, seed=seed, **image_options), "JPEG", dpi, quality=quality
+    )
 
 
 def tiff_pages(page_texts: list[str], dpi: int = 300, noise: bool = True, seed: int = 0, **image_options) -> bytes:
     """A multi-page TIFF (deflate), one frame per text."""
     images = [text_image(t, dpi=dpi, noise=noise, seed=seed + i, **image_options) for i, t in enumerate(page_texts)]
-    return _image_bytes(images[0], "TIFF", dpi, save_all=True, append_images=images[1:], compression="tiff_adobe_deflate")
+    return _image_bytes(
+        images[0], "TIFF", dpi, save_all=True, append_images=images[1:], compression="tiff_adobe_deflate"
+    )
 
 
 def normalise_whitespace(text: str) -> str:
@@ -397,6 +420,7 @@ def _scan_case(text: str, dpi: int = 300, seed: int = 0, rotate_page: int = 0, *
         add_image_page(pdf, image, (image.width * 72.0 / dpi, image.height * 72.0 / dpi))
         data = _save(pdf)
         return (set_rotation(data, rotate_page) if rotate_page else data), image, dpi
+
     return build
 
 
@@ -407,6 +431,7 @@ def _poster_case(text: str, seed: int = 0):
         w, h = image.width * 72.0 / 400, image.height * 72.0 / 400
         add_image_page(pdf, image, (1728.0, 2592.0), placement=(36.0, 2592.0 - 36.0 - h, w, h))
         return _save(pdf), image, 400
+
     return build
 
 
@@ -419,6 +444,7 @@ def _born_digital_case(text: str, to_unicode: str):
         image = pdf[0].render(scale=300 / 72, grayscale=True).to_pil()
         pdf.close()
         return data, image, 300
+
     return build
 
 

@@ -4,6 +4,7 @@ bad input of every kind, mode semantics, engine reuse in worker processes, and t
 Each OCR'd page costs ~0.3-1 s, so every page is recognised once (module-scoped fixtures) and pages
 are small.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+
 from ocr_service import samples
 from ocr_service.pipeline import (
     DocumentError,
@@ -42,8 +44,9 @@ def docs(tmp_path_factory) -> dict[str, Path]:
         "scan.pdf": samples.scanned_pdf([SCAN_TEXT]),
         "text.pdf": samples.text_pdf(BORN_DIGITAL),
         "mixed.pdf": samples.mixed_pdf(MIXED),
-        "pages.tiff": samples.tiff_pages(["First frame of the file.", "Second frame reads differently."],
-                                         page_size=(400, 120), margin=24),
+        "pages.tiff": samples.tiff_pages(
+            ["First frame of the file.", "Second frame reads differently."], page_size=(400, 120), margin=24
+        ),
     }
     paths = {}
     for name, data in made.items():
@@ -212,8 +215,7 @@ def test_languages():
 
 def test_joined_languages_use_each_installed_model(tmp_path):
     # tesseract-ocr-fra comes with `make test` (mk/pipeline.mk)
-    text = ("Le garçon a reçu une lettre très étrange à Noël.\n"
-            "Ça s'est passé près de la forêt, où l'hôtel était fermé.")
+    text = "Le garçon a reçu une lettre très étrange à Noël.\nÇa s'est passé près de la forêt, où l'hôtel était fermé."
     path = tmp_path / "french.png"
     path.write_bytes(samples.png_page(text, page_size=(612, 160)))
     assert {"eng", "fra"} <= set(available_languages())
@@ -290,10 +292,14 @@ def test_mutated_documents_only_ever_raise_document_errors(tmp_path):
     import random
 
     rng = random.Random(7)
-    seeds = [samples.text_pdf(["Hello world\nline two"]), samples.scanned_pdf(["Tiny scan"], dpi=72, noise=False),
-             samples.png_page("Hi", dpi=72, noise=False, page_size=(200, 100)),
-             samples.jpeg_page("Hi", dpi=72, page_size=(200, 100)),
-             samples.tiff_pages(["a", "b"], dpi=72, page_size=(200, 100)), samples.encrypted_pdf()]
+    seeds = [
+        samples.text_pdf(["Hello world\nline two"]),
+        samples.scanned_pdf(["Tiny scan"], dpi=72, noise=False),
+        samples.png_page("Hi", dpi=72, noise=False, page_size=(200, 100)),
+        samples.jpeg_page("Hi", dpi=72, page_size=(200, 100)),
+        samples.tiff_pages(["a", "b"], dpi=72, page_size=(200, 100)),
+        samples.encrypted_pdf(),
+    ]
     outcomes = set()
     for index in range(300):
         data = bytearray(rng.choice(seeds))
@@ -304,19 +310,21 @@ def test_mutated_documents_only_ever_raise_document_errors(tmp_path):
             if roll < 0.5:
                 data[at] = rng.randrange(256)
             elif roll < 0.7:
-                del data[at:at + rng.randint(1, 200)]
+                del data[at : at + rng.randint(1, 200)]
             elif roll < 0.85:
                 data[at:at] = rng.randbytes(rng.randint(1, 50))
             elif roll < 0.9:
                 del data[at:]
             else:
-                data[at:at + 4] = rng.choice([b"9999", b"-1 0", b"\xff\xff\xff\x7f", b"0 0 R"])
+                data[at : at + 4] = rng.choice([b"9999", b"-1 0", b"\xff\xff\xff\x7f", b"0 0 R"])
         path = tmp_path / f"fuzz{index}"
         path.write_bytes(bytes(data))
         try:
             info = inspect_document(path, Limits())
             for number in range(1, min(info.page_count, 2) + 1):
-                process_page(path, number, PageOptions(mode=rng.choice(["auto", "text", "ocr"])), Limits(page_timeout_s=5))
+                process_page(
+                    path, number, PageOptions(mode=rng.choice(["auto", "text", "ocr"])), Limits(page_timeout_s=5)
+                )
             outcomes.add("ok")
         except DocumentError as error:
             outcomes.add(error.code)

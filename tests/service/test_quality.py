@@ -7,6 +7,7 @@ perfection, so the bound is max(1.5 x upright, 1%).
 
 Cost: ~15 OCR'd pages of 6 lines (~0.5-1 s each), each recognised once (module-scoped fixtures).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,17 @@ from ocr_service.pipeline import Limits, PageOptions, engine, inspect_document, 
 from ocr_service.pipeline.outputs import render_hocr, render_searchable_pdf
 from ocr_service.pipeline.textlayer import read_text_layer
 
-GEOMETRY = ["rotated-90", "rotated-180", "rotated-270", "pdf-rotate-90", "skewed+3", "skewed-3",
-            "scan-150dpi", "scan-600dpi", "poster-small-print"]
+GEOMETRY = [
+    "rotated-90",
+    "rotated-180",
+    "rotated-270",
+    "pdf-rotate-90",
+    "skewed+3",
+    "skewed-3",
+    "scan-150dpi",
+    "scan-600dpi",
+    "poster-small-print",
+]
 TEXT_LAYERS = ["unmapped-font", "wrong-unicode-map", "born-digital"]
 CORPUS_DIR = Path(os.environ.get("OCR_TEST_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
 
@@ -42,8 +52,12 @@ def corpus(tmp_path_factory):
         baseline = folder / f"{case.name}.png"
         if case.name == "upright-300dpi":
             image.save(baseline, dpi=(dpi, dpi))
-        cases[case.name] = {"case": case, "path": document, "baseline": baseline,
-                            "result": process_page(document, 1, PageOptions(), Limits())}
+        cases[case.name] = {
+            "case": case,
+            "path": document,
+            "baseline": baseline,
+            "result": process_page(document, 1, PageOptions(), Limits()),
+        }
     return cases
 
 
@@ -54,8 +68,13 @@ def _bound(corpus) -> float:
 
 def test_upright_page_is_read_at_least_as_well_as_plain_tesseract(corpus):
     entry = corpus["upright-300dpi"]
-    done = subprocess.run(["tesseract", str(entry["baseline"]), "stdout", "-l", "eng"], capture_output=True,
-                          text=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"}, check=True)
+    done = subprocess.run(
+        ["tesseract", str(entry["baseline"]), "stdout", "-l", "eng"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_THREAD_LIMIT": "1"},
+        check=True,
+    )
     ours = samples.cer(entry["case"].truth, entry["result"]["text"])
     theirs = samples.cer(entry["case"].truth, done.stdout)
     assert ours <= theirs
@@ -93,8 +112,13 @@ def test_word_boxes_land_on_the_ink_of_the_displayed_page(corpus):
         scale = 0.5
         pixels = np.asarray(pdf[0].render(scale=scale, grayscale=True).to_pil())
         assert pixels.shape == (round(result["height"] * scale), round(result["width"] * scale))
-        inside = [pixels[int(w["bbox"][1] * scale):int(w["bbox"][3] * scale) + 1,
-                         int(w["bbox"][0] * scale):int(w["bbox"][2] * scale) + 1].mean() for w in result["words"]]
+        inside = [
+            pixels[
+                int(w["bbox"][1] * scale) : int(w["bbox"][3] * scale) + 1,
+                int(w["bbox"][0] * scale) : int(w["bbox"][2] * scale) + 1,
+            ].mean()
+            for w in result["words"]
+        ]
         page_mean = pixels.mean()
         assert np.mean(inside) < page_mean - 30, name  # word boxes are much darker than the page
         pdf.close()
@@ -149,7 +173,7 @@ def test_text_layer_words_are_placed_on_the_displayed_page_of_a_rotated_pdf(tmp_
         x0, y0, x1, y1 = (int(v) for v in word["bbox"])
         if len(word["text"]) >= 3:
             assert y1 - y0 > x1 - x0  # the page is turned: words run downwards
-        assert pixels[y0:y1 + 1, x0:x1 + 1].mean() < 200
+        assert pixels[y0 : y1 + 1, x0 : x1 + 1].mean() < 200
 
 
 def test_image_inputs_are_detected_from_bytes_and_read_upright(tmp_path):
@@ -190,7 +214,7 @@ def test_searchable_pdf_keeps_the_pages_and_its_text_matches_the_ocr(corpus, nam
     layer = read_text_layer(page, page.get_textpage())
     assert samples.cer(entry["result"]["text"], layer.text) <= 0.01
     # each invisible word sits on its OCR'd word
-    for ocr_word, pdf_word in zip(entry["result"]["words"], layer.words):
+    for ocr_word, pdf_word in zip(entry["result"]["words"], layer.words, strict=True):
         assert ocr_word["text"] == pdf_word["text"]
         centre = ((pdf_word["bbox"][0] + pdf_word["bbox"][2]) / 2, (pdf_word["bbox"][1] + pdf_word["bbox"][3]) / 2)
         x0, y0, x1, y1 = ocr_word["bbox"]
@@ -208,7 +232,7 @@ def test_hocr_is_valid_xhtml_with_every_word(corpus):
     divs = document.findall(".//h:div[@class='ocr_page']", ns)
     assert [d.get("id") for d in divs] == ["page_1", "page_2"]
     assert "bbox 0 0 2550 3300" in divs[0].get("title")  # Letter at 300 DPI
-    for div, page in zip(divs, pages):
+    for div, page in zip(divs, pages, strict=True):
         words = div.findall(".//h:span[@class='ocrx_word']", ns)
         assert [w.text for w in words] == [w["text"] for w in page["words"]]
         assert all("x_wconf" in w.get("title") for w in words)
@@ -220,9 +244,19 @@ def test_searchable_pdf_keeps_text_outside_latin_1(tmp_path):
     """Words WinAnsi cannot encode switch the invisible layer to an embedded Unicode font."""
     original = tmp_path / "blank.pdf"
     original.write_bytes(samples.scanned_pdf([""], noise=False, page_size=(300, 200)))
-    words = [{"text": t, "bbox": [20 + 90 * i, 40, 100 + 90 * i, 60], "confidence": 90.0, "line": 0}
-             for i, t in enumerate(["Łódź", "Ωmega", "plain"])]
-    page = {"number": 1, "source": "ocr", "text": "Łódź Ωmega plain", "words": words, "rotation": 0,
-            "width": 300.0, "height": 200.0, "units": "pt"}
+    words = [
+        {"text": t, "bbox": [20 + 90 * i, 40, 100 + 90 * i, 60], "confidence": 90.0, "line": 0}
+        for i, t in enumerate(["Łódź", "Ωmega", "plain"])
+    ]
+    page = {
+        "number": 1,
+        "source": "ocr",
+        "text": "Łódź Ωmega plain",
+        "words": words,
+        "rotation": 0,
+        "width": 300.0,
+        "height": 200.0,
+        "units": "pt",
+    }
     pdf = pdfium.PdfDocument(render_searchable_pdf(original, [page]))
     assert pdf[0].get_textpage().get_text_range().split() == ["Łódź", "Ωmega", "plain"]

@@ -2,6 +2,7 @@
 
 The API and the worker processes use only the names exported here; see docs/pipeline.md.
 """
+
 from .engine import available_languages, validate_language
 from .errors import DocumentError, DocumentInfo, Limits, PageOptions
 from .page import document_text, process_page

@@ -4,6 +4,7 @@ Loading traineddata costs ~0.2-0.5 s; recognising a page costs ~1 s. So each pro
 engines (tesserocr's PyTessBaseAPI) for its whole life. OpenMP is throttled before the library
 loads: on 2 cores Tesseract's own threads fight the process pool and make it ~3x slower.
 """
+
 from __future__ import annotations
 
 import os
@@ -150,8 +151,14 @@ def recognize(image, language: str, dpi: int, timeout_s: float, limit_s: float |
                     continue
                 if box is None:
                     continue
-                words.append({"text": text, "bbox": list(box), "confidence": round(float(word.Confidence(level)), 2),
-                              "line": line})
+                words.append(
+                    {
+                        "text": text,
+                        "bbox": list(box),
+                        "confidence": round(float(word.Confidence(level)), 2),
+                        "line": line,
+                    }
+                )
         try:
             text = api.GetUTF8Text() or ""
         except RuntimeError:  # "No text returned" on a page without any

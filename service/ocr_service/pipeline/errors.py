@@ -1,4 +1,5 @@
 """The pipeline's value types: the one error it raises for bad documents, limits, per-page options."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ class PageOptions:
     orientation: bool = True  # detect 90/180/270 rotation with Tesseract OSD and OCR upright
     deskew: bool = True  # straighten pages skewed by a few degrees
     adaptive_dpi: bool = True  # pick the render scale from the resolution of the page's images
+
+
+DEFAULT_LIMITS = Limits()
+DEFAULT_OPTIONS = PageOptions()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """Rich outputs built from stored page results (no OCR here): hOCR and a searchable PDF."""
+
 from __future__ import annotations
 
 import ctypes
@@ -60,12 +61,15 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
             y0 = min(w["bbox"][1] for w in line)
             x1 = max(w["bbox"][2] for w in line)
             y1 = max(w["bbox"][3] for w in line)
-            out.append(f'<span class="ocr_line" id="line_{n}_{li}" title="bbox {_bbox([x0, y0, x1, y1], factor)}{angle}">')
+            out.append(
+                f'<span class="ocr_line" id="line_{n}_{li}" title="bbox {_bbox([x0, y0, x1, y1], factor)}{angle}">'
+            )
             for wi, word in enumerate(line, start=1):
                 conf = word.get("confidence")
                 wconf = f"; x_wconf {round(conf)}" if conf is not None else ""
+                box = _bbox(word["bbox"], factor)
                 out.append(
-                    f'<span class="ocrx_word" id="word_{n}_{li}_{wi}" title="bbox {_bbox(word["bbox"], factor)}{wconf}">'
+                    f'<span class="ocrx_word" id="word_{n}_{li}_{wi}" title="bbox {box}{wconf}">'
                     f"{html.escape(word['text'])}</span>"
                 )
             out.append("</span>")
@@ -111,7 +115,9 @@ class _Fonts:
                         data = Path(candidate).read_bytes()
                         buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
                         self._keep.append(buffer)
-                        self._unicode = pdfium_c.FPDFText_LoadFont(self.pdf, buffer, len(data), pdfium_c.FPDF_FONT_TRUETYPE, True)
+                        self._unicode = pdfium_c.FPDFText_LoadFont(
+                            self.pdf, buffer, len(data), pdfium_c.FPDF_FONT_TRUETYPE, True
+                        )
                         break
             if self._unicode:
                 return self._unicode
@@ -140,9 +146,12 @@ def _compose(outer, inner):
     a1, b1, c1, d1, e1, f1 = outer
     a2, b2, c2, d2, e2, f2 = inner
     return (
-        a1 * a2 + c1 * b2, b1 * a2 + d1 * b2,
-        a1 * c2 + c1 * d2, b1 * c2 + d1 * d2,
-        a1 * e2 + c1 * f2 + e1, b1 * e2 + d1 * f2 + f1,
+        a1 * a2 + c1 * b2,
+        b1 * a2 + d1 * b2,
+        a1 * c2 + c1 * d2,
+        b1 * c2 + d1 * d2,
+        a1 * e2 + c1 * f2 + e1,
+        b1 * e2 + d1 * f2 + f1,
     )
 
 
@@ -171,12 +180,18 @@ def _whole_lines(words: list[dict]) -> list[dict]:
     """One pseudo-word per line: its words joined by spaces over the line's box."""
     merged = []
     for line in _lines(words):
-        merged.append({
-            "text": " ".join(w["text"] for w in line),
-            "bbox": [min(w["bbox"][0] for w in line), min(w["bbox"][1] for w in line),
-                     max(w["bbox"][2] for w in line), max(w["bbox"][3] for w in line)],
-            "line": line[0].get("line"),
-        })
+        merged.append(
+            {
+                "text": " ".join(w["text"] for w in line),
+                "bbox": [
+                    min(w["bbox"][0] for w in line),
+                    min(w["bbox"][1] for w in line),
+                    max(w["bbox"][2] for w in line),
+                    max(w["bbox"][3] for w in line),
+                ],
+                "line": line[0].get("line"),
+            }
+        )
     return merged
 
 

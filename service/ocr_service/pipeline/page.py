@@ -4,13 +4,14 @@ Per page: take the text layer when it is real text (mode auto), else render (PDF
 the page in greyscale, turn it upright (OSD), straighten it, bring its text to the size Tesseract
 reads best, and recognise it once. Word boxes are mapped back to the page as displayed.
 """
+
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 from . import engine, preprocess
-from .errors import DocumentError, Limits, PageOptions
+from .errors import DEFAULT_LIMITS, DEFAULT_OPTIONS, DocumentError, Limits, PageOptions
 from .pdfpage import page_geometry, uncovered_ink
 from .sources import PDF_MEDIA_TYPE, load_image_page, pdf_cache, sniff_media_type
 from .textlayer import judge, read_text_layer
@@ -25,7 +26,9 @@ def _check_options(options: PageOptions) -> None:
     engine.validate_language(options.language)
 
 
-def process_page(path: Path, page_number: int, options: PageOptions = PageOptions(), limits: Limits = Limits()) -> dict:
+def process_page(
+    path: Path, page_number: int, options: PageOptions = DEFAULT_OPTIONS, limits: Limits = DEFAULT_LIMITS
+) -> dict:
     """Text, words and page facts of page `page_number` (1-based) of the document at `path`."""
     path = Path(path)
     _check_options(options)
@@ -45,7 +48,9 @@ def process_page(path: Path, page_number: int, options: PageOptions = PageOption
         raise
 
 
-def _result(number, text, source, confidence, width, height, words, dpi, reason, rotation=0, skew=0.0, units="pt") -> dict:
+def _result(
+    number, text, source, confidence, width, height, words, dpi, reason, rotation=0, skew=0.0, units="pt"
+) -> dict:
     return {
         "number": number,
         "text": text,
@@ -62,8 +67,15 @@ def _result(number, text, source, confidence, width, height, words, dpi, reason,
     }
 
 
-def _ocr_image(image, scale: float, base_dpi: float, offset: tuple[float, float], options: PageOptions, limits: Limits,
-               started: float):
+def _ocr_image(
+    image,
+    scale: float,
+    base_dpi: float,
+    offset: tuple[float, float],
+    options: PageOptions,
+    limits: Limits,
+    started: float,
+):
     """Orient, straighten, resize and OCR a page image whose pixels are `scale` times page units (its
     top-left at `offset` on the page) and whose resolution is `base_dpi`. Returns text, words in page
     units, confidence, rotation, skew and the effective DPI Tesseract read."""
@@ -71,7 +83,9 @@ def _ocr_image(image, scale: float, base_dpi: float, offset: tuple[float, float]
     if options.orientation:
         rotation, _ = preprocess.detect_rotation(image, round(base_dpi))
     upright_probe = preprocess.Transform(image.size, rotation, 1.0, 0.0).apply(image) if rotation else image
-    layout = preprocess.analyse(upright_probe) if (options.deskew or options.adaptive_dpi) else preprocess.Layout(0.0, None)
+    layout = (
+        preprocess.analyse(upright_probe) if (options.deskew or options.adaptive_dpi) else preprocess.Layout(0.0, None)
+    )
     del upright_probe
     skew = layout.skew if options.deskew and abs(layout.skew) >= preprocess.MIN_SKEW else 0.0
     factor = preprocess.rescale_factor(layout.line_height) if options.adaptive_dpi else 1.0
@@ -81,19 +95,28 @@ def _ocr_image(image, scale: float, base_dpi: float, offset: tuple[float, float]
     dpi = round(base_dpi * factor)
     remaining = limits.page_timeout_s - (time.monotonic() - started)
     if remaining <= 0:
-        raise DocumentError("ocr_timeout", f"Preparing the page took longer than the {limits.page_timeout_s:g} s limit.")
+        raise DocumentError(
+            "ocr_timeout", f"Preparing the page took longer than the {limits.page_timeout_s:g} s limit."
+        )
     rec = engine.recognize(prepared, options.language, dpi, remaining, limits.page_timeout_s)
     del prepared
     ox, oy = offset
     words = []
     for word in rec.words:
         x0, y0, x1, y1 = transform.box_to_rendered(word["bbox"])
-        words.append({
-            "text": word["text"],
-            "bbox": [round(ox + x0 / scale, 2), round(oy + y0 / scale, 2), round(ox + x1 / scale, 2), round(oy + y1 / scale, 2)],
-            "confidence": word["confidence"],
-            "line": word["line"],
-        })
+        words.append(
+            {
+                "text": word["text"],
+                "bbox": [
+                    round(ox + x0 / scale, 2),
+                    round(oy + y0 / scale, 2),
+                    round(ox + x1 / scale, 2),
+                    round(oy + y1 / scale, 2),
+                ],
+                "confidence": word["confidence"],
+                "line": word["line"],
+            }
+        )
     return rec.text.strip("\n"), words, rec.confidence, rotation, round(skew, 2), dpi
 
 
@@ -113,7 +136,12 @@ def _render_plan(page, width: float, height: float, options: PageOptions, limits
     if options.adaptive_dpi:
         page_area = width * height
         if content and (content[2] - content[0]) * (content[3] - content[1]) < 0.5 * page_area:
-            box = [max(0.0, content[0] - 9), max(0.0, content[1] - 9), min(width, content[2] + 9), min(height, content[3] + 9)]
+            box = [
+                max(0.0, content[0] - 9),
+                max(0.0, content[1] - 9),
+                min(width, content[2] + 9),
+                min(height, content[3] + 9),
+            ]
         if images:
             main = max(images, key=lambda i: i.area)
             box_area = (box[2] - box[0]) * (box[3] - box[1])
@@ -160,7 +188,9 @@ def _process_pdf_page(path: Path, page_number: int, options: PageOptions, limits
         bitmap = page.render(scale=scale, crop=crop, grayscale=True, may_draw_forms=True)
         image = bitmap.to_pil()
         bitmap.close()
-        text, words, confidence, rotation, skew, dpi = _ocr_image(image, scale, scale * 72, (box[0], box[1]), options, limits, started)
+        text, words, confidence, rotation, skew, dpi = _ocr_image(
+            image, scale, scale * 72, (box[0], box[1]), options, limits, started
+        )
         return _result(page_number, text, "ocr", confidence, width, height, words, dpi, reason, rotation, skew)
     finally:
         if textpage is not None:
@@ -175,7 +205,9 @@ def _process_image_page(path: Path, page_number: int, options: PageOptions, limi
         return _result(page_number, "", "none", None, width, height, [], None, "image has no text layer", units="px")
     # pixels are an image's page units; its recorded DPI (if any) is only a hint for Tesseract
     base_dpi = image_dpi or options.dpi
-    text, words, confidence, rotation, skew, dpi = _ocr_image(image, 1.0, base_dpi, (0.0, 0.0), options, limits, started)
+    text, words, confidence, rotation, skew, dpi = _ocr_image(
+        image, 1.0, base_dpi, (0.0, 0.0), options, limits, started
+    )
     return _result(page_number, text, "ocr", confidence, width, height, words, dpi, "image", rotation, skew, "px")
 
 

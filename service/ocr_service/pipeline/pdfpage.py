@@ -1,5 +1,6 @@
 """What a PDF page holds, in the coordinates of the page as displayed (its /Rotate applied,
 origin top-left, points): its images (placement and native resolution) and its content's extent."""
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,11 @@ def page_geometry(page):
             continue
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
-        content = box if content is None else [min(content[0], box[0]), min(content[1], box[1]),
-                                               max(content[2], box[2]), max(content[3], box[3])]
+        content = (
+            box
+            if content is None
+            else [min(content[0], box[0]), min(content[1], box[1]), max(content[2], box[2]), max(content[3], box[3])]
+        )
         if not isinstance(obj, pdfium.PdfImage):
             continue
         try:
@@ -77,8 +81,10 @@ def uncovered_ink(page, images: list[PlacedImage], words: list[dict]) -> float |
     covered = np.zeros(pixels.shape, dtype=bool)
     for word in words:
         x0, y0, x1, y1 = word["bbox"]
-        covered[max(0, int((y0 - 3) * scale)) : int((y1 + 3) * scale) + 1,
-                max(0, int((x0 - 3) * scale)) : int((x1 + 3) * scale) + 1] = True
+        covered[
+            max(0, int((y0 - 3) * scale)) : int((y1 + 3) * scale) + 1,
+            max(0, int((x0 - 3) * scale)) : int((x1 + 3) * scale) + 1,
+        ] = True
     ink = (pixels < 128) & in_images
     total = int(ink.sum())
     if total < 30:

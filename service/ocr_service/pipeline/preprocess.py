@@ -1,6 +1,7 @@
 """Page image geometry before OCR: orientation (Tesseract OSD), skew and text size (projection
 profiles with numpy), and the one affine resample that applies them, with the mapping back to the
 page so word boxes stay in page coordinates."""
+
 from __future__ import annotations
 
 import math
@@ -160,7 +161,9 @@ class Transform:
         d, e = -sin / s, cos / s
         c = (ix - (cos * cx + sin * cy)) / s
         f = (iy - (-sin * cx + cos * cy)) / s
-        return image.transform(self.output_size, Image.AFFINE, (a, b, c, d, e, f), resample=Image.BICUBIC, fillcolor=255)
+        return image.transform(
+            self.output_size, Image.AFFINE, (a, b, c, d, e, f), resample=Image.BICUBIC, fillcolor=255
+        )
 
     def to_upright(self, x: float, y: float) -> tuple[float, float]:
         cx, cy = self._centre_out

@@ -3,6 +3,7 @@
 Everything pypdfium2 or Pillow can raise on hostile input is turned into DocumentError here, so
 callers see either a DocumentError or a genuine bug.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import re
 import warnings
 from pathlib import Path
 
-from .errors import DocumentError, DocumentInfo, Limits
+from .errors import DEFAULT_LIMITS, DocumentError, DocumentInfo, Limits
 
 PDF_MEDIA_TYPE = "application/pdf"
 _IMAGE_SIGNATURES = (
@@ -42,7 +43,7 @@ def sniff_media_type(path: Path) -> str:
     )
 
 
-def inspect_document(path: Path, limits: Limits = Limits()) -> DocumentInfo:
+def inspect_document(path: Path, limits: Limits = DEFAULT_LIMITS) -> DocumentInfo:
     """Fast upload-time validation: type, integrity, encryption, page count. Raises only DocumentError."""
     path = Path(path)
     media_type = sniff_media_type(path)
@@ -58,7 +59,9 @@ def inspect_document(path: Path, limits: Limits = Limits()) -> DocumentInfo:
     except MemoryError as exc:
         raise DocumentError("page_too_large", "The document needs too much memory to open.") from exc
     except Exception as exc:  # hostile bytes can make any parser raise anything
-        raise DocumentError("corrupt_document", f"The document is damaged and cannot be read ({type(exc).__name__}).") from exc
+        raise DocumentError(
+            "corrupt_document", f"The document is damaged and cannot be read ({type(exc).__name__})."
+        ) from exc
     if count == 0:
         raise DocumentError("no_pages", "The document has no pages.")
     if count > limits.max_pages:
@@ -232,7 +235,9 @@ def load_image_page(path: Path, page_number: int, limits: Limits):
         except DocumentError:
             raise
         except Exception as exc:
-            raise DocumentError("corrupt_document", f"Page {page_number} of the image is damaged and cannot be decoded.") from exc
+            raise DocumentError(
+                "corrupt_document", f"Page {page_number} of the image is damaged and cannot be decoded."
+            ) from exc
         try:
             dpi_value = float(dpi[0]) if dpi else None
         except (TypeError, ValueError, IndexError):

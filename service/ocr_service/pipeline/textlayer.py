@@ -1,4 +1,5 @@
 """A PDF page's own text layer: reading it (text and word boxes) and judging whether it is real text."""
+
 from __future__ import annotations
 
 import re
@@ -62,8 +63,14 @@ def read_text_layer(page, textpage) -> TextLayer:
     def flush():
         nonlocal current, box
         if current and box is not None:
-            words.append({"text": "".join(current), "bbox": [round(v, 2) for v in to_display(box, cropbox, rotation)],
-                          "confidence": None, "line": line})
+            words.append(
+                {
+                    "text": "".join(current),
+                    "bbox": [round(v, 2) for v in to_display(box, cropbox, rotation)],
+                    "confidence": None,
+                    "line": line,
+                }
+            )
         current, box = [], None
 
     for index in range(count):
@@ -82,8 +89,11 @@ def read_text_layer(page, textpage) -> TextLayer:
             flush()
             continue
         current.append(ch)
-        box = (left, bottom, right, top) if box is None else (
-            min(box[0], left), min(box[1], bottom), max(box[2], right), max(box[3], top))
+        box = (
+            (left, bottom, right, top)
+            if box is None
+            else (min(box[0], left), min(box[1], bottom), max(box[2], right), max(box[3], top))
+        )
     flush()
     area = sum((w["bbox"][2] - w["bbox"][0]) * (w["bbox"][3] - w["bbox"][1]) for w in words)
     return TextLayer(text=text, words=words, chars=chars, bad_chars=bad, covered_area=area)
@@ -110,6 +120,7 @@ def plausibility(text: str) -> tuple[int, float, float]:
     latin = [t for t in tokens if all(ord(c) < 0x250 for c in t)]
     if not latin or len(latin) < 0.8 * len(tokens):
         return len(latin), 1.0, 1.0  # other scripts: no opinion
+
     def shaped(token: str) -> bool:
         lower = token.lower()
         if not any(c in _VOWELS for c in lower):
@@ -117,6 +128,7 @@ def plausibility(text: str) -> tuple[int, float, float]:
         if re.search(r"[^aeiouyàáâãäåæèéêëìíîïòóôõöøœùúûüýÿ]{5}", lower):
             return False
         return token.islower() or token.isupper() or (token[0].isupper() and token[1:].islower())
+
     shaped_share = sum(map(shaped, latin)) / len(latin)
     stop_share = sum(t.lower() in _STOPWORDS for t in latin) / len(latin)
     return len(latin), shaped_share, stop_share
