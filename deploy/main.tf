@@ -117,6 +117,7 @@ module "monitoring" {
   source = "../modules/monitoring"
 
   name                    = local.name
+  log_group_prefix        = var.log_group_prefix
   log_retention_in_days   = var.log_retention_in_days
   create_sns_topic        = var.create_sns_topic
   sns_topic_arn           = var.alarm_sns_topic_arn

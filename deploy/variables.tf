@@ -211,6 +211,12 @@ variable "ssm_kms_key_id" {
   default     = null
 }
 
+variable "log_group_prefix" {
+  description = "Prefix of the app and Docker log groups; must match the log_group_prefix the Packer builds used (their default is /ocr-service)."
+  type        = string
+  default     = "/ocr-service"
+}
+
 variable "log_retention_in_days" {
   description = "Retention of the app and Docker log groups in days."
   type        = number

@@ -1,4 +1,7 @@
 locals {
+  # The CloudWatch agent in the images ships to <prefix>/app and <prefix>/docker.
+  log_group_prefix = coalesce(var.log_group_prefix, "/${var.name}")
+
   alarm_actions = var.create_sns_topic ? [aws_sns_topic.this[0].arn] : (var.sns_topic_arn == null ? [] : [var.sns_topic_arn])
 
   alb_dimensions = {
@@ -12,7 +15,7 @@ locals {
 # ---------------------------------------------------------------------------
 resource "aws_cloudwatch_log_group" "app" {
   #checkov:skip=CKV_AWS_158:KMS encryption is optional (log_kms_key_arn); CloudWatch Logs encrypts at rest by default.
-  name              = "/${var.name}/app"
+  name              = "${local.log_group_prefix}/app"
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.log_kms_key_arn
 
@@ -21,7 +24,7 @@ resource "aws_cloudwatch_log_group" "app" {
 
 resource "aws_cloudwatch_log_group" "docker" {
   #checkov:skip=CKV_AWS_158:KMS encryption is optional (log_kms_key_arn); CloudWatch Logs encrypts at rest by default.
-  name              = "/${var.name}/docker"
+  name              = "${local.log_group_prefix}/docker"
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.log_kms_key_arn
 

@@ -8,6 +8,17 @@ variable "name" {
   }
 }
 
+variable "log_group_prefix" {
+  description = "Prefix of the log groups (PREFIX/app and PREFIX/docker); must match the log_group_prefix the images were built with. null means /NAME."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_group_prefix == null || can(regex("^/[A-Za-z0-9._/-]*[A-Za-z0-9._-]$", var.log_group_prefix))
+    error_message = "log_group_prefix must start with a slash and not end with one, like /ocr-service."
+  }
+}
+
 variable "log_retention_in_days" {
   description = "Retention of the app and Docker log groups in days."
   type        = number

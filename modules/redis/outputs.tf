@@ -9,8 +9,8 @@ output "private_ip" {
 }
 
 output "port" {
-  description = "Port Redis listens on."
-  value       = var.redis_port
+  description = "Port Redis listens on (6379, fixed by the Redis image)."
+  value       = 6379
 }
 
 output "security_group_id" {

@@ -23,17 +23,6 @@ variable "client_security_group_id" {
   type        = string
 }
 
-variable "redis_port" {
-  description = "Port Redis listens on."
-  type        = number
-  default     = 6379
-
-  validation {
-    condition     = var.redis_port >= 1 && var.redis_port <= 65535
-    error_message = "redis_port must be between 1 and 65535."
-  }
-}
-
 variable "password_ssm_parameter_name" {
   description = "Name of the SecureString SSM parameter holding the Redis password; the instance reads it at boot."
   type        = string
@@ -122,13 +111,13 @@ variable "ebs_kms_key_arn" {
 }
 
 variable "maxmemory" {
-  description = "Redis maxmemory setting (e.g. 1gb); null leaves the image's setting."
+  description = "Redis maxmemory for this instance type (e.g. 1536mb), written to /etc/ocr-redis/conf.d; null keeps the image's setting."
   type        = string
   default     = null
 
   validation {
-    condition     = var.maxmemory == null || can(regex("^[0-9]+(kb|mb|gb)?$", var.maxmemory))
-    error_message = "maxmemory must be a number optionally followed by kb, mb or gb."
+    condition     = var.maxmemory == null || can(regex("^[0-9]+(b|kb|mb|gb)?$", var.maxmemory))
+    error_message = "maxmemory must be a number optionally followed by b, kb, mb or gb."
   }
 }
 
