@@ -233,9 +233,19 @@ variable "ssm_kms_key_arn" {
 }
 
 variable "environment" {
-  description = "Extra non-secret environment variables for the service (never put secrets here: user data is readable)."
+  description = "Extra non-secret environment variables for the service (never secrets: user data is readable; use ssm_parameters)."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.environment) : can(regex("^[A-Z][A-Z0-9_]*$", k))])
+    error_message = "environment keys must be environment variable names (upper case, digits, underscores)."
+  }
+
+  validation {
+    condition     = !anytrue([for k in keys(var.environment) : can(regex("PASSWORD|SECRET|TOKEN|CONNECTION_STRING|_KEY$", k))])
+    error_message = "environment must not carry secrets (PASSWORD, SECRET, TOKEN, CONNECTION_STRING, *_KEY): pass them through ssm_parameters."
+  }
 }
 
 variable "egress_cidr_blocks" {

@@ -168,7 +168,6 @@ resource "aws_instance" "this" {
   ebs_optimized               = true
   monitoring                  = var.detailed_monitoring
   user_data                   = local.user_data
-  user_data_replace_on_change = true
 
   metadata_options {
     http_endpoint               = "enabled"

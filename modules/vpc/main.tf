@@ -5,8 +5,9 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  azs       = length(var.azs) > 0 ? var.azs : slice(data.aws_availability_zones.available.names, 0, length(var.public_subnets))
-  nat_count = var.enable_nat_gateway ? (var.single_nat_gateway ? 1 : length(var.public_subnets)) : 0
+  subnet_count = max(length(var.public_subnets), length(var.private_subnets))
+  azs          = length(var.azs) > 0 ? var.azs : slice(data.aws_availability_zones.available.names, 0, min(local.subnet_count, length(data.aws_availability_zones.available.names)))
+  nat_count    = var.enable_nat_gateway ? (var.single_nat_gateway ? 1 : length(var.public_subnets)) : 0
 }
 
 resource "aws_vpc" "this" {
@@ -106,7 +107,8 @@ resource "aws_route" "private_nat_gateway" {
 
   route_table_id         = aws_route_table.private[count.index].id
   destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[var.single_nat_gateway ? 0 : count.index].id
+  # With one NAT per AZ, private subnet i uses the NAT of public subnet i (wrapping if there are fewer).
+  nat_gateway_id = element(aws_nat_gateway.this[*].id, var.single_nat_gateway ? 0 : count.index)
 }
 
 resource "aws_route_table_association" "private" {
