@@ -77,6 +77,7 @@ def test_agent_binary_installed_and_config_translated(host):
     assert host.file(f"{AGENT_DIR}/bin/amazon-cloudwatch-agent").is_file
     # fetch-config at build time turned the JSON into the agent's TOML.
     assert host.file(f"{AGENT_DIR}/etc/amazon-cloudwatch-agent.toml").is_file
+    assert host.run("systemd-analyze verify amazon-cloudwatch-agent.service").rc == 0
 
 
 @pytest.mark.real_instance("no Docker daemon runs in a chroot")
@@ -99,6 +100,14 @@ def test_unit_fetches_secrets_before_starting_and_restarts(host, image_role):
     assert "docker.service" in unit["Unit"]["Requires"][0].split()
     assert unit["Install"]["WantedBy"] == ["multi-user.target"]
     assert host.service(MAIN_UNIT[image_role]).is_enabled
+
+
+def test_unit_passes_systemd_verification(host, image_role):
+    unit = f"/etc/systemd/system/{MAIN_UNIT[image_role]}.service"
+    result = host.run(f"systemd-analyze verify {unit}")
+    assert result.rc == 0, result.stderr
+    # Warnings (unknown keys, bad values) leave rc 0: none may name our unit.
+    assert MAIN_UNIT[image_role] not in result.stderr, result.stderr
 
 
 def test_unit_logs_are_rotated(host, image_role):

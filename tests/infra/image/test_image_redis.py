@@ -84,13 +84,14 @@ def test_kernel_settings_redis_asks_for(host):
 
 def test_unit_runs_redis_in_its_container(host):
     service = parse_unit(host.file(UNIT).content_string)["Service"]
+    assert service["Environment"] == ["REDIS_PORT=6379"]  # host port; user data may override it
     fetch = service["ExecStartPre"][0].split()
     assert fetch[1:] == ["--format", "redis-conf", "--owner", f"{REDIS_UID}:{REDIS_UID}",
                          "/etc/ocr-redis/ssm-parameters", SECRETS]
     run = service["ExecStart"][0].split()
     assert run[:3] == ["/usr/bin/docker", "run", "--rm"]
     assert run[run.index("--user") + 1] == f"{REDIS_UID}:{REDIS_UID}"
-    assert "6379:6379" in run
+    assert "${REDIS_PORT}:6379" in run
     assert "/etc/ocr-redis:/etc/ocr-redis:ro" in run and "/run/ocr-redis:/run/ocr-redis:ro" in run
     assert "/var/lib/ocr-redis:/data" in run
     assert run[-3:] == ["${REDIS_IMAGE}", "redis-server", CONF]
