@@ -34,8 +34,12 @@ def free_port() -> int:
 class MotoServer:
     """A moto_server subprocess; `endpoint` is its URL, `client(name)` a boto3 client bound to it."""
 
-    def __init__(self, region: str = "us-east-1", port: int | None = None, startup_timeout: float = 30.0):
+    def __init__(self, region: str = "us-east-1", port: int | None = None, startup_timeout: float = 30.0,
+                 load_managed_policies: bool = True):
         self.region = region
+        # AWS-managed IAM policies (CloudWatchAgentServerPolicy, ...) exist in every account; moto
+        # only knows them when asked, and stacks attaching them fail with NoSuchEntity otherwise.
+        self.load_managed_policies = load_managed_policies
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
@@ -48,7 +52,8 @@ class MotoServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "AWS_DEFAULT_REGION": self.region},
+            env={**os.environ, "AWS_DEFAULT_REGION": self.region,
+                 "MOTO_IAM_LOAD_MANAGED_POLICIES": "true" if self.load_managed_policies else "false"},
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -56,11 +61,20 @@ class MotoServer:
                 raise RuntimeError(f"moto_server exited with {self.process.returncode}: {self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1):
-                    return self
+                    break
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto_server did not answer on {self.endpoint} within {self.startup_timeout}s")
+        else:
+            self.stop()
+            raise RuntimeError(f"moto_server did not answer on {self.endpoint} within {self.startup_timeout}s")
+        self._warm()
+        return self
+
+    def _warm(self) -> None:
+        """Build moto's IAM backend now: its lazy first load, raced by terraform's parallel calls,
+        can make AddRoleToInstanceProfile run twice ("Cannot exceed quota for
+        InstanceSessionsPerInstanceProfile")."""
+        self.client("iam").list_policies(MaxItems=1)
 
     def log_tail(self, size: int = 4000) -> str:
         if self._log is None:
@@ -87,6 +101,7 @@ class MotoServer:
         """Forget every resource (moto's reset API)."""
         request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).close()
+        self._warm()
 
     # ---- boto3 ---------------------------------------------------------------------------
     def session(self) -> boto3.session.Session:
