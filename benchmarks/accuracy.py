@@ -59,14 +59,14 @@ def real_cases() -> list[tuple[str, Path, str]]:
     ]
 
 
-def run(lines: int, names: list[str] | None, with_tesseract: bool) -> dict:
+def run(lines: int, names: list[str] | None, with_tesseract: bool, font_size: float = 12.0) -> dict:
     has_tesseract = with_tesseract and shutil.which("tesseract") is not None
     rows = []
     engine.get_engine("eng")  # load once, as a worker has it loaded already
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         jobs = []
-        for case in samples.quality_corpus(lines=lines, names=names):
+        for case in samples.quality_corpus(lines=lines, names=names, font_size=font_size):
             data, image, dpi = case.build()
             document = folder / f"{case.name}{case.suffix}"
             document.write_bytes(data)
@@ -98,6 +98,7 @@ def run(lines: int, names: list[str] | None, with_tesseract: bool) -> dict:
     return {
         "benchmark": "accuracy",
         "lines_per_page": lines,
+        "font_size_pt": font_size,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "tesseract_cli": subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.split("\n")[
             0
@@ -132,7 +133,10 @@ def print_table(report: dict) -> None:
         for line in [headers, *rows]:
             print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
         return
-    table = Table(title=f"OCR accuracy ({report['lines_per_page']} lines per page; CER = character error rate)")
+    table = Table(
+        title=f"OCR accuracy ({report['lines_per_page']} lines of {report['font_size_pt']:g} pt per page; "
+        "CER = character error rate)"
+    )
     for header in headers:
         table.add_column(header, justify="left" if header in ("case", "source") else "right")
     for row in rows:
@@ -146,11 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=20, help="text lines per generated page")
     parser.add_argument("--cases", help="comma-separated case names (default: all)")
+    parser.add_argument("--font-size", type=float, default=12.0, help="text size in points (smaller is harder)")
     parser.add_argument("--no-tesseract", action="store_true", help="skip the plain tesseract baseline")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     names = args.cases.split(",") if args.cases else None
-    report = run(args.lines, names, not args.no_tesseract)
+    report = run(args.lines, names, not args.no_tesseract, args.font_size)
     print_table(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")

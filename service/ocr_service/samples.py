@@ -413,7 +413,7 @@ class QualityCase:
         return self._build()
 
 
-def _scan_case(text: str, dpi: int = 300, seed: int = 0, rotate_page: int = 0, **image_options):
+def _scan_case_at(text: str, dpi: int = 300, seed: int = 0, rotate_page: int = 0, **image_options):
     def build():
         image = text_image(text, dpi=dpi, seed=seed, **image_options)
         pdf = _new_pdf()
@@ -435,11 +435,11 @@ def _poster_case(text: str, seed: int = 0):
     return build
 
 
-def _born_digital_case(text: str, to_unicode: str):
+def _born_digital_case_at(text: str, to_unicode: str, font_size: float = 12.0):
     def build():
         import pypdfium2 as pdfium
 
-        data = embedded_font_pdf([text], to_unicode)
+        data = embedded_font_pdf([text], to_unicode, font_size=font_size)
         pdf = pdfium.PdfDocument(data)
         image = pdf[0].render(scale=300 / 72, grayscale=True).to_pil()
         pdf.close()
@@ -448,10 +448,20 @@ def _born_digital_case(text: str, to_unicode: str):
     return build
 
 
-def quality_corpus(lines: int = 12, seed: int = 0, names: list[str] | None = None) -> list[QualityCase]:
+def quality_corpus(
+    lines: int = 12, seed: int = 0, names: list[str] | None = None, font_size: float = 12.0
+) -> list[QualityCase]:
     """The accuracy corpus of issue 6: upright 300 DPI; rotated 90/180/270; skewed +-3 degrees;
     scanned at 150 and 600 DPI; small print on a poster-sized page; light noise and blur; two columns;
-    text layers with no / wrong Unicode mapping; a genuine born-digital page."""
+    text layers with no / wrong Unicode mapping; a genuine born-digital page. `font_size` sets the
+    text size of every page but the poster (a smaller size makes the corpus harder)."""
+
+    def _scan_case(text: str, **options):
+        return _scan_case_at(text, font_size=font_size, **options)
+
+    def _born_digital_case(text: str, to_unicode: str):
+        return _born_digital_case_at(text, to_unicode, font_size)
+
     text = sample_text(seed, lines=lines)
     columns_text = sample_text(seed + 1, lines=2 * lines, width=30)
     poster_text = sample_text(seed + 2, lines=2 * lines)

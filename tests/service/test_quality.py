@@ -20,7 +20,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from ocr_service import samples
-from ocr_service.pipeline import Limits, PageOptions, engine, inspect_document, process_page
+from ocr_service.pipeline import Limits, PageOptions, engine, inspect_document, preprocess, process_page
 from ocr_service.pipeline.outputs import render_hocr, render_searchable_pdf
 from ocr_service.pipeline.textlayer import read_text_layer
 
@@ -260,3 +260,23 @@ def test_searchable_pdf_keeps_text_outside_latin_1(tmp_path):
     }
     pdf = pdfium.PdfDocument(render_searchable_pdf(original, [page]))
     assert pdf[0].get_textpage().get_text_range().split() == ["Łódź", "Ωmega", "plain"]
+
+
+def test_small_print_turned_page_is_read_upright(tmp_path):
+    # OSD on a reduced copy of 8 pt text guesses; the pipeline reduces only large text before OSD
+    case = samples.quality_corpus(lines=6, seed=24, names=["rotated-90"], font_size=8)[0]
+    data, _, _ = case.build()
+    path = tmp_path / "small.pdf"
+    path.write_bytes(data)
+    result = process_page(path, 1, PageOptions(), Limits())
+    assert (result["rotation"], result["dpi"]) == (270, 300)
+    assert samples.cer(case.truth, result["text"]) <= 0.02
+
+
+def test_layout_analysis_measures_skew_line_height_and_sideways_text():
+    text = samples.sample_text(seed=25, lines=12)
+    level = preprocess.analyse(samples.text_image(text, skew=2.0), both_axes=True)
+    assert level.skew == pytest.approx(2.0, abs=0.2) and not level.sideways
+    assert 30 <= level.line_height <= 46  # 12 pt at 300 DPI
+    turned = preprocess.analyse(samples.text_image(text, rotate=90, dpi=150), both_axes=True)
+    assert turned.sideways and 15 <= turned.line_height <= 23

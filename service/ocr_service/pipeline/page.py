@@ -80,13 +80,17 @@ def _ocr_image(
     top-left at `offset` on the page) and whose resolution is `base_dpi`. Returns text, words in page
     units, confidence, rotation, skew and the effective DPI Tesseract read."""
     rotation = 0
+    probe = preprocess.analyse(image, both_axes=options.orientation)
     if options.orientation:
-        rotation, _ = preprocess.detect_rotation(image, round(base_dpi))
-    upright_probe = preprocess.Transform(image.size, rotation, 1.0, 0.0).apply(image) if rotation else image
-    layout = (
-        preprocess.analyse(upright_probe) if (options.deskew or options.adaptive_dpi) else preprocess.Layout(0.0, None)
-    )
-    del upright_probe
+        rotation, _ = preprocess.detect_rotation(image, round(base_dpi), probe.line_height)
+    if rotation:
+        upright = preprocess.Transform(image.size, rotation, 1.0, 0.0).apply(image)
+        layout = preprocess.analyse(upright)
+        del upright
+    elif probe.sideways:  # OSD unsure which way: Tesseract reads vertical lines itself; only size them
+        layout = preprocess.Layout(0.0, probe.line_height, sideways=True)
+    else:
+        layout = probe
     skew = layout.skew if options.deskew and abs(layout.skew) >= preprocess.MIN_SKEW else 0.0
     factor = preprocess.rescale_factor(layout.line_height) if options.adaptive_dpi else 1.0
     factor = min(factor, (limits.max_page_pixels / (image.width * image.height)) ** 0.5, MAX_DPI / base_dpi)
