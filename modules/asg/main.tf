@@ -49,12 +49,11 @@ locals {
     "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(name, "/")}"
   ]
 
-  environment = merge(var.environment, {
-    PORT       = tostring(var.service_port)
-    REDIS_HOST = var.redis_host
-    REDIS_PORT = tostring(var.redis_port)
-    AWS_REGION = local.region
-  })
+  environment = merge(
+    var.environment,
+    { PORT = tostring(var.service_port), AWS_REGION = local.region },
+    var.redis_host == null ? {} : { REDIS_HOST = var.redis_host, REDIS_PORT = tostring(var.redis_port) },
+  )
 
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
     environment    = local.environment

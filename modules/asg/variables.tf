@@ -200,8 +200,9 @@ variable "metadata_hop_limit" {
 }
 
 variable "redis_host" {
-  description = "Redis host name or IP the service uses (passed as REDIS_HOST)."
+  description = "Redis host name or IP the service uses (passed as REDIS_HOST); null leaves REDIS_HOST unset (embedded queue and cache on each instance)."
   type        = string
+  default     = null
 }
 
 variable "redis_port" {
