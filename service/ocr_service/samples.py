@@ -298,6 +298,36 @@ def partial_text_pdf(
     return _save(pdf)
 
 
+def photo_page_pdf(text: str, seed: int = 0) -> bytes:
+    """A born-digital page (real text layer) with a large photo-like image covering most of it."""
+    import numpy as np
+    import pypdfium2 as pdfium
+    from PIL import Image, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    blobs = Image.fromarray((rng.random((60, 60)) * 255).astype(np.uint8)).resize((1200, 1200), Image.BICUBIC)
+    blobs = np.asarray(blobs.filter(ImageFilter.GaussianBlur(8)), dtype=np.float32)
+    photo = Image.fromarray(np.clip((blobs - 128) * 3 + 128, 0, 255).astype(np.uint8), "L")
+    pdf = _new_pdf()
+    add_text_page(pdf, text)
+    page = pdf[0]
+    obj = _image_object(pdf, page, photo)
+    obj.set_matrix(pdfium.PdfMatrix().scale(560, 560).translate(26, 20))
+    page.insert_obj(obj)
+    page.gen_content()
+    page.close()
+    return _save(pdf)
+
+
+def _image_object(pdf, page, image):
+    import pypdfium2 as pdfium
+
+    obj = pdfium.PdfImage.new(pdf)
+    bitmap = pdfium.PdfBitmap.from_pil(image)
+    obj.set_bitmap(bitmap, pages=[page])
+    return obj
+
+
 def poster_pdf(
     text: str,
     poster_size: tuple[float, float] = (1728.0, 2592.0),

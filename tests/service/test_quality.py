@@ -151,6 +151,15 @@ def test_genuine_text_layer_pages_are_not_ocrd(corpus, tmp_path):
     assert samples.cer(scan["result"]["text"], again["text"]) <= 0.01
 
 
+def test_born_digital_page_with_a_large_photo_keeps_its_text_layer(tmp_path):
+    # the photo's ink is not covered by text, but it is no text either (solid areas, not strokes)
+    text = samples.sample_text(seed=26, lines=6)
+    path = tmp_path / "photo.pdf"
+    path.write_bytes(samples.photo_page_pdf(text))
+    result = process_page(path, 1, PageOptions(), Limits())
+    assert (result["source"], result["text"]) == ("text-layer", text)
+
+
 def test_scan_with_a_partial_text_layer_is_ocrd(tmp_path):
     text = samples.sample_text(seed=22, lines=5)
     path = tmp_path / "partial.pdf"

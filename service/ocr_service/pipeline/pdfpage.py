@@ -64,7 +64,8 @@ def page_geometry(page):
 
 def uncovered_ink(page, images: list[PlacedImage], words: list[dict]) -> float | None:
     """Share of the dark pixels inside the page's images that no text-layer word box covers, from a
-    36 DPI render; None when images cover less than half the page (then it is not a scan)."""
+    36 DPI render; None when images cover less than half the page (then it is not a scan) or when
+    their ink does not look like text."""
     import numpy as np
 
     width, height = page.get_size()
@@ -85,8 +86,20 @@ def uncovered_ink(page, images: list[PlacedImage], words: list[dict]) -> float |
             max(0, int((y0 - 3) * scale)) : int((y1 + 3) * scale) + 1,
             max(0, int((x0 - 3) * scale)) : int((x1 + 3) * scale) + 1,
         ] = True
-    ink = (pixels < 128) & in_images
+    dark = pixels < 128
+    ink = dark & in_images
     total = int(ink.sum())
     if total < 30:
         return 0.0
+    # Text at this size is strokes a pixel or two wide: nearly every dark pixel touches a light one
+    # (measured 0.99-1.0 on scans of 8-24 pt text, 0.31 on a photo). Mostly solid dark areas are
+    # photos or graphics, which no text layer is expected to cover.
+    light = ~dark
+    edge = np.zeros_like(dark)
+    edge[1:, :] |= light[:-1, :]
+    edge[:-1, :] |= light[1:, :]
+    edge[:, 1:] |= light[:, :-1]
+    edge[:, :-1] |= light[:, 1:]
+    if int((ink & edge).sum()) < 0.6 * total:
+        return None
     return float((ink & ~covered).sum()) / total
