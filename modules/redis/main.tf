@@ -44,6 +44,7 @@ locals {
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
     region             = local.region
     password_parameter = var.password_ssm_parameter_name
+    port               = var.redis_port
     maxmemory          = var.maxmemory
   })
 }
@@ -64,12 +65,11 @@ resource "aws_security_group" "this" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "redis_from_service" {
-  security_group_id = aws_security_group.this.id
-  description       = "Redis from the service security group only"
-  ip_protocol       = "tcp"
-  # 6379 is fixed by the Redis image (packer/files/systemd/ocr-redis.service publishes it).
-  from_port                    = 6379
-  to_port                      = 6379
+  security_group_id            = aws_security_group.this.id
+  description                  = "Redis from the service security group only"
+  ip_protocol                  = "tcp"
+  from_port                    = var.redis_port
+  to_port                      = var.redis_port
   referenced_security_group_id = var.client_security_group_id
 
   tags = merge(var.tags, { Name = "${var.name}-redis-from-service" })

@@ -9,8 +9,8 @@ output "private_ip" {
 }
 
 output "port" {
-  description = "Port Redis listens on (6379, fixed by the Redis image)."
-  value       = 6379
+  description = "Port Redis is reachable on (give it to the clients as REDIS_PORT)."
+  value       = var.redis_port
 }
 
 output "security_group_id" {

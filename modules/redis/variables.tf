@@ -23,6 +23,17 @@ variable "client_security_group_id" {
   type        = string
 }
 
+variable "redis_port" {
+  description = "Host port Redis is published on (the image's ocr-redis.service reads it as REDIS_PORT); the only port the clients' group may reach."
+  type        = number
+  default     = 6379
+
+  validation {
+    condition     = var.redis_port >= 1024 && var.redis_port <= 65535
+    error_message = "redis_port must be between 1024 and 65535."
+  }
+}
+
 variable "password_ssm_parameter_name" {
   description = "Name of the SecureString SSM parameter holding the Redis password; the instance reads it at boot."
   type        = string
