@@ -49,11 +49,12 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
     for page in sorted(pages, key=lambda p: p["number"]):
         n = page["number"]
         factor = _units_per_pixel(page)
-        res = _HOCR_RES if factor != 1.0 else (page.get("dpi") or _HOCR_RES)
+        # an image's boxes are in its own pixels, whose resolution the page result does not keep
+        scan_res = f"; scan_res {_HOCR_RES} {_HOCR_RES}" if factor != 1.0 else ""
         page_box = _bbox([0, 0, page.get("width", 0), page.get("height", 0)], factor)
         out.append(
-            f'<div class="ocr_page" id="page_{n}" title="image {html.escape(document_id, quote=True)}; '
-            f'bbox {page_box}; ppageno {n - 1}; scan_res {res} {res}">'
+            f"<div class='ocr_page' id='page_{n}' title='image \"{html.escape(document_id, quote=True)}\"; "
+            f"bbox {page_box}; ppageno {n - 1}{scan_res}'>"
         )
         angle = f"; textangle {page.get('rotation', 0)}" if page.get("rotation") else ""
         for li, line in enumerate(_lines(page.get("words") or []), start=1):
