@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -218,6 +219,8 @@ def build_role(role: str, base: Path) -> Path:
     started = time.monotonic()
     subprocess.run(["cp", "-a", str(base), str(tmp)], check=True)
     (tmp / ".complete").unlink()
+    # A throwaway rootfs needs no fsync per unpacked file; dpkg is several times faster without.
+    (tmp / "etc/dpkg/dpkg.cfg.d/image-test-unsafe-io").write_text("force-unsafe-io\n")
     with mounted(tmp):
         provision(tmp, role)
         if HARNESS_PACKAGES[role]:
@@ -264,14 +267,15 @@ def build() -> dict[str, Path]:
         for leftover in CACHE.glob("tmp-*"):
             remove_tree(leftover)
         base = build_base()
-        roots = {}
-        for role in STEPS:
-            fresh = not (CACHE / f"{role}-{role_key()}" / ".provisioned").exists()
-            roots[role] = build_role(role, base)
-            if role == "ocr" and not fresh:  # the service may have changed since the rootfs was built
-                with mounted(roots[role]):
-                    copy_provisioning(roots[role])
-                    install_service(roots[role])
+        fresh = {role: not (CACHE / f"{role}-{role_key()}" / ".provisioned").exists() for role in STEPS}
+        # The roles build independently (mostly waiting on downloads and dpkg): side by side.
+        with ThreadPoolExecutor(max_workers=len(STEPS)) as pool:
+            futures = {role: pool.submit(build_role, role, base) for role in STEPS}
+            roots = {role: future.result() for role, future in futures.items()}
+        if not fresh["ocr"]:  # the service may have changed since the rootfs was built
+            with mounted(roots["ocr"]):
+                copy_provisioning(roots["ocr"])
+                install_service(roots["ocr"])
         return roots
 
 
