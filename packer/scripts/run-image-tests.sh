@@ -14,16 +14,28 @@ fi
 : "${IMAGE_ROLE:?}" "${IMAGE_HOST:?}" "${IMAGE_USER:?}" "${IMAGE_SSH_KEY:?}" "${REPO_ROOT:?}"
 pytest="${PYTEST:-$REPO_ROOT/.venv/bin/pytest}"
 
-key="$(mktemp)"
-trap 'rm -f "$key"' EXIT
-chmod 0600 "$key"
-printf '%s\n' "$IMAGE_SSH_KEY" >"$key"
+workdir="$(mktemp -d)"
+trap 'rm -rf "$workdir"' EXIT
+key="$workdir/key"
+(umask 077 && printf '%s\n' "$IMAGE_SSH_KEY" >"$key")
+# An ssh config rather than --ssh-extra-args: testinfra's pytest plugin does not pass the latter on.
+# The build instance is new and short-lived: its host key cannot be known in advance.
+cat >"$workdir/ssh_config" <<EOF
+Host image-under-test
+  HostName $IMAGE_HOST
+  Port ${IMAGE_SSH_PORT:-22}
+  User $IMAGE_USER
+  IdentityFile $key
+  IdentitiesOnly yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+EOF
 
 cd "$REPO_ROOT"
 # --sudo: the checks read root-only files (secrets directories, docker state) as ec2-user.
 "$pytest" tests/infra/image -p no:cacheprovider -rs \
   --image-role="$IMAGE_ROLE" \
-  --hosts="ssh://$IMAGE_USER@$IMAGE_HOST:${IMAGE_SSH_PORT:-22}" \
-  --ssh-identity-file="$key" \
-  --ssh-extra-args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \
+  --hosts=ssh://image-under-test \
+  --ssh-config="$workdir/ssh_config" \
   --sudo
