@@ -32,7 +32,7 @@ from .store.base import (
 log = logging.getLogger(__name__)
 
 # Bump when the pipeline's output changes, so old cached results are not served for new uploads.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 MODES = ("auto", "ocr", "text")
 
 
