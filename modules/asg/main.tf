@@ -58,7 +58,6 @@ locals {
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
     environment    = local.environment
     ssm_parameters = var.ssm_parameters
-    region         = local.region
   })
 }
 
