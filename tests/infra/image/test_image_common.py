@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from checks import parse_env, parse_unit, snapshot
-
 import rootfs as rootfs_build
+from checks import parse_env, parse_unit, snapshot
 
 AGENT_DIR = "/opt/aws/amazon-cloudwatch-agent"
 AGENT_CONFIG = f"{AGENT_DIR}/etc/amazon-cloudwatch-agent.json"
@@ -16,12 +15,35 @@ DOCKER_LOGS = "/var/lib/docker/containers/*/*-json.log"
 # The unit each image runs, and where it appends the container's output (the app log).
 MAIN_UNIT = {"ocr": "ocr-service", "redis": "ocr-redis"}
 FETCH_SECRETS = "/usr/local/libexec/ocr-image/fetch-ssm-secrets"
+# Per image: settings directory, data directory and the uid its container runs as, log directory.
+LAYOUT = {
+    "ocr": {"etc": "/etc/ocr-service", "data": "/var/lib/ocr-service", "uid": 10001, "logs": "/var/log/ocr-service"},
+    "redis": {"etc": "/etc/ocr-redis", "data": "/var/lib/ocr-redis", "uid": 999, "logs": "/var/log/ocr-redis"},
+}
 
 
 def test_release_file_names_the_image(host, image_role):
     release = parse_env(host.file("/etc/ocr-image/release").content_string)
     assert release["IMAGE_ROLE"] == image_role, "the suite runs against the other image"
     assert release["IMAGE_VERSION"]
+
+
+def test_data_and_log_directories(host, image_role):
+    layout = LAYOUT[image_role]
+    data = host.file(layout["data"])
+    assert data.is_directory and data.mode == 0o750
+    assert (data.uid, data.gid) == (layout["uid"], layout["uid"]), "owned by the container's user"
+    logs = host.file(layout["logs"])
+    assert logs.is_directory and logs.user == "root" and logs.mode == 0o750
+
+
+def test_user_data_files_are_in_place_and_empty(host, image_role):
+    """User data (modules/asg, modules/redis) writes service.env and ssm-parameters; the image ships
+    them empty, so the unit and `docker run --env-file` find them on an instance started without."""
+    for name in ("service.env", "ssm-parameters"):
+        file = host.file(f"{LAYOUT[image_role]['etc']}/{name}")
+        assert file.is_file and file.user == "root" and file.mode == 0o644
+        assert parse_env(file.content_string) == {}, name
 
 
 def test_docker_engine_installed_and_enabled(host, debian):
@@ -65,8 +87,8 @@ def test_agent_config_ships_the_app_log_and_container_logs(host, agent_config, i
 
 
 def test_agent_unit_enabled(host):
-    units = [f"/etc/systemd/system/amazon-cloudwatch-agent.service",
-             f"/usr/lib/systemd/system/amazon-cloudwatch-agent.service"]
+    units = ["/etc/systemd/system/amazon-cloudwatch-agent.service",
+             "/usr/lib/systemd/system/amazon-cloudwatch-agent.service"]
     assert any(host.file(path).exists for path in units)
     assert host.service("amazon-cloudwatch-agent").is_enabled
 

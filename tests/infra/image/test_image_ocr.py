@@ -9,11 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import rootfs as rootfs_build
 from checks import free_port, parse_env, parse_unit
 from dockerfile_parse import DockerfileParser
 from PIL import Image, ImageDraw, ImageFont
-
-import rootfs as rootfs_build
 
 pytestmark = pytest.mark.role("ocr")
 
@@ -36,15 +35,6 @@ def test_settings_directory_and_defaults(host):
     assert not {"REDIS_HOST", "MONGO_CONNECTION_STRING"} & defaults.keys()
 
 
-def test_user_data_files_are_in_place_and_empty(host):
-    """user data (modules/asg) writes service.env and ssm-parameters; the image ships them empty
-    so the unit and `docker run --env-file` find them on an instance started without user data."""
-    for name in ("service.env", "ssm-parameters"):
-        file = host.file(f"/etc/ocr-service/{name}")
-        assert file.is_file and file.user == "root" and file.mode == 0o644
-        assert parse_env(file.content_string) == {}, name
-
-
 def test_no_secret_is_baked_into_the_settings(host):
     for path in ("/etc/ocr-service/defaults.env", "/etc/ocr-service/image.env"):
         env = parse_env(host.file(path).content_string)
@@ -55,13 +45,6 @@ def test_no_secret_is_baked_into_the_settings(host):
 def test_image_reference_recorded_for_the_unit(host):
     env = parse_env(host.file("/etc/ocr-service/image.env").content_string)
     assert env["OCR_IMAGE"]
-
-
-def test_data_and_log_directories(host):
-    data = host.file("/var/lib/ocr-service")
-    assert data.is_directory and data.uid == SERVICE_UID and data.gid == SERVICE_UID and data.mode == 0o750
-    logs = host.file("/var/log/ocr-service")
-    assert logs.is_directory and logs.user == "root" and logs.mode == 0o750
 
 
 def test_unit_runs_the_service_container(host):

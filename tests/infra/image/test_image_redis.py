@@ -12,9 +12,8 @@ import time
 
 import pytest
 import redis
-from checks import free_port, parse_env, parse_unit
-
 import rootfs as rootfs_build
+from checks import free_port, parse_env, parse_unit
 
 pytestmark = pytest.mark.role("redis")
 
@@ -60,20 +59,6 @@ def test_password_is_included_from_run_not_baked(host, conf):
     assert config.user == "root" and config.mode == 0o644
     assert host.file("/etc/ocr-redis/conf.d").is_directory
     assert not host.file("/run/ocr-redis").exists
-
-
-def test_user_data_files_are_in_place_and_empty(host):
-    for name in ("service.env", "ssm-parameters"):
-        file = host.file(f"/etc/ocr-redis/{name}")
-        assert file.is_file and file.user == "root" and file.mode == 0o644
-        assert parse_env(file.content_string) == {}, name
-
-
-def test_data_and_log_directories(host):
-    data = host.file("/var/lib/ocr-redis")
-    assert data.is_directory and data.uid == REDIS_UID and data.gid == REDIS_UID and data.mode == 0o750
-    logs = host.file("/var/log/ocr-redis")
-    assert logs.is_directory and logs.user == "root" and logs.mode == 0o750
 
 
 def test_kernel_settings_redis_asks_for(host):
@@ -213,7 +198,7 @@ def test_under_memory_pressure_cache_keys_go_and_queued_jobs_stay(redis_in_rootf
     assert client.dbsize() - 1 < 4000, "no cache entry was evicted"
     # Once only queue keys are left, writes fail loudly instead of dropping jobs.
     with pytest.raises(redis.exceptions.OutOfMemoryError):
-        for i in range(10000):
+        for _ in range(10000):
             client.rpush("dramatiq:default", payload)
 
 
