@@ -212,3 +212,27 @@ def test_script_is_shellcheck_clean(script):
     assert shellcheck, "shellcheck is not installed (make test installs Debian's shellcheck)"
     result = subprocess.run([shellcheck, "--external-sources", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The boot contract between the images and the modules' user data (docs/images.md).
+BOOT_CONTRACT = {
+    "ocr": {"module": "asg", "etc": "/etc/ocr-service", "unit": "ocr-service.service"},
+    "redis": {"module": "redis", "etc": "/etc/ocr-redis", "unit": "ocr-redis.service"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(BOOT_CONTRACT))
+def test_user_data_writes_what_the_unit_reads(role):
+    contract = BOOT_CONTRACT[role]
+    user_data = (REPO / "modules" / contract["module"] / "templates/user_data.sh.tftpl").read_text()
+    unit = (PACKER / "files/systemd" / contract["unit"]).read_text()
+    for name in ("service.env", "ssm-parameters"):
+        path = f"{contract['etc']}/{name}"
+        assert f"> {path}" in user_data, f"modules/{contract['module']} user data does not write {path}"
+        assert path in unit, f"{contract['unit']} does not read {path}"
+    assert f"systemctl restart {contract['unit']}" in user_data
+    # Drop-ins user data writes must be ones the baked config includes.
+    for drop_in in re.findall(r"> (/etc/ocr-redis/conf\.d/[^\s]+\.conf)", user_data):
+        assert "include /etc/ocr-redis/conf.d/*.conf" in (PACKER / "files/redis/redis.conf").read_text(), drop_in
+    # No secret value in user data: only parameter names (the unit fetches values at every start).
+    assert "get-parameter" not in user_data
