@@ -15,6 +15,7 @@ Markers (each skip carries its reason, shown by -rs):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -92,9 +93,12 @@ def rootfs(request) -> Path:
 
 @pytest.fixture(scope="session")
 def mounted_rootfs(rootfs):
-    """/proc, /sys, /dev, /dev/shm inside the rootfs while functional checks run; unmounted after."""
-    with rootfs_build.mounted(rootfs):
-        yield rootfs
+    """/proc, /sys, /dev, /dev/shm inside the rootfs while functional checks run; unmounted after.
+    A rootfs from the build cache is held (shared lock) so no build replaces it meanwhile."""
+    in_cache = rootfs.resolve().is_relative_to(rootfs_build.CACHE.resolve())
+    with rootfs_build.cache_lock(shared=True) if in_cache else contextlib.nullcontext():
+        with rootfs_build.mounted(rootfs):
+            yield rootfs
 
 
 class ChrootProcess:

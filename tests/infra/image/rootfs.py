@@ -253,10 +253,11 @@ def install_service(root: Path) -> None:
 
 
 @contextlib.contextmanager
-def cache_lock() -> Iterator[None]:
+def cache_lock(shared: bool = False) -> Iterator[None]:
+    """Builds hold it exclusively; suites running against a cached rootfs hold it shared."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with open(CACHE / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
 
 
@@ -264,6 +265,7 @@ def build() -> dict[str, Path]:
     if os.geteuid() != 0:
         sys.exit("building a rootfs needs root (debootstrap, chroot, mount)")
     with cache_lock():
+        unmount_all(CACHE)  # what a killed earlier run left mounted (no suite runs: we hold the lock)
         for leftover in CACHE.glob("tmp-*"):
             remove_tree(leftover)
         base = build_base()
