@@ -4,7 +4,8 @@ for the image suite's chroot runs (`--connection=chroot --hosts=<rootfs>`).
     python tests/infra/image/rootfs.py build     prints `ocr=<path>` and `redis=<path>`
 
 Layout under $OCR_IMAGE_CACHE (default /var/cache/ocr-service-images, outside the checkout):
-  base-<key>/   debootstrap --variant=minbase (+ systemd as init, ca-certificates); keyed by its options
+  base-<key>/   debootstrap --variant=minbase (+ systemd as init, ca-certificates); keyed by its
+                options and the host's extra CA certificates, which it trusts
   ocr-<key>/    base + provisioning for the OCR image; keyed by a hash of packer/scripts, packer/files,
   redis-<key>/  this file and pyproject.toml, so any change there rebuilds it, and nothing else does
 Each build step runs with /proc, /sys, /dev and /dev/shm mounted in the rootfs and unmounts them
@@ -81,8 +82,15 @@ def _digest(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+HOST_CAS = Path("/usr/local/share/ca-certificates")
+
+
 def base_key() -> str:
-    return hashlib.sha256(f"{SUITE} minbase {' '.join(BASE_PACKAGES)}".encode()).hexdigest()[:16]
+    """The debootstrap options and the host's extra CAs the base trusts."""
+    h = hashlib.sha256(f"{SUITE} minbase {' '.join(BASE_PACKAGES)}".encode())
+    for ca in sorted(HOST_CAS.rglob("*.crt")) if HOST_CAS.is_dir() else []:
+        h.update(ca.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def role_key() -> str:
@@ -181,9 +189,8 @@ def _prepare(root: Path) -> None:
     policy = root / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\n# image-test rootfs: never start services during package installs\nexit 101\n")
     policy.chmod(0o755)
-    cas = Path("/usr/local/share/ca-certificates")
-    if cas.is_dir():
-        shutil.copytree(cas, root / "usr/local/share/ca-certificates", dirs_exist_ok=True)
+    if HOST_CAS.is_dir():
+        shutil.copytree(HOST_CAS, root / "usr/local/share/ca-certificates", dirs_exist_ok=True)
     shutil.copy2("/etc/resolv.conf", root / "etc/resolv.conf", follow_symlinks=True)
 
 
