@@ -25,13 +25,5 @@ output "sns_topic_arn" {
 
 output "alarm_arns" {
   description = "ARNs of the alarms by short name (alb_5xx, target_5xx, unhealthy_hosts, target_response_time, asg_cpu, redis_cpu, redis_status_check)."
-  value = merge(
-    { for k, a in aws_cloudwatch_metric_alarm.alb_5xx : "alb_5xx" => a.arn },
-    { for k, a in aws_cloudwatch_metric_alarm.target_5xx : "target_5xx" => a.arn },
-    { for k, a in aws_cloudwatch_metric_alarm.unhealthy_hosts : "unhealthy_hosts" => a.arn },
-    { for k, a in aws_cloudwatch_metric_alarm.target_response_time : "target_response_time" => a.arn },
-    { for k, a in aws_cloudwatch_metric_alarm.asg_cpu : "asg_cpu" => a.arn },
-    { for k, a in aws_cloudwatch_metric_alarm.redis_cpu : "redis_cpu" => a.arn },
-    { for k, a in aws_cloudwatch_metric_alarm.redis_status_check : "redis_status_check" => a.arn },
-  )
+  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.arn }
 }
