@@ -192,12 +192,12 @@ build {
     script = "${path.root}/scripts/run-image-tests.sh"
   }
 
-  # Leave no build leftovers in the AMI: the uploaded provisioning tree and test-time logs.
+  # Leave no build leftovers in the AMI: the uploaded provisioning tree, test-time logs and data.
   provisioner "shell" {
     inline = [
       "sudo systemctl stop ocr-service.service",
       "sudo rm -rf /tmp/provision /run/ocr-service",
-      "sudo find /var/log/ocr-service -type f -delete",
+      "sudo find /var/log/ocr-service /var/lib/ocr-service -mindepth 1 -delete",
     ]
   }
 

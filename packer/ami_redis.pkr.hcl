@@ -218,7 +218,7 @@ build {
     script = "${path.root}/scripts/run-image-tests.sh"
   }
 
-  # Leave no build leftovers in the AMI: the uploaded provisioning tree and test-time logs.
+  # Leave no build leftovers in the AMI: the uploaded provisioning tree, test-time logs and data.
   provisioner "shell" {
     inline = [
       "sudo systemctl stop ocr-redis.service",

@@ -236,3 +236,13 @@ def test_user_data_writes_what_the_unit_reads(role):
         assert "include /etc/ocr-redis/conf.d/*.conf" in (PACKER / "files/redis/redis.conf").read_text(), drop_in
     # No secret value in user data: only parameter names (the unit fetches values at every start).
     assert "get-parameter" not in user_data
+
+
+def test_last_step_removes_build_leftovers(template):
+    role, doc = template
+    kind, cleanup = provisioners(doc)[-1]
+    commands = " ; ".join(cleanup["inline"])
+    assert kind == "shell" and "rm -rf /tmp/provision" in commands
+    data, logs = {"ocr": ("/var/lib/ocr-service", "/var/log/ocr-service"),
+                  "redis": ("/var/lib/ocr-redis", "/var/log/ocr-redis")}[role]
+    assert f"find {logs} {data} -mindepth 1 -delete" in commands
