@@ -62,9 +62,12 @@ def _type_text(value) -> str:
     return re.sub(r"\s+", "", text)
 
 
-@pytest.mark.parametrize("name", MODULE_NAMES)
-def test_readme_inputs_match_variables(name):
-    module_dir = MODULES_DIR / name
+README_DIRS = [MODULES_DIR / name for name in MODULE_NAMES] + [DEPLOY_DIR]
+README_IDS = MODULE_NAMES + ["deploy"]
+
+
+@pytest.mark.parametrize("module_dir", README_DIRS, ids=README_IDS)
+def test_readme_inputs_match_variables(module_dir):
     readme = (module_dir / "README.md").read_text()
     stack = ic.load_stack(module_dir)
     rows = _table(readme, "Inputs")
@@ -88,9 +91,8 @@ def test_readme_inputs_match_variables(name):
             assert (required, default) == ("yes", "n/a"), f"{where}: {var_name} has no default: required yes, default n/a"
 
 
-@pytest.mark.parametrize("name", MODULE_NAMES)
-def test_readme_outputs_match_outputs(name):
-    module_dir = MODULES_DIR / name
+@pytest.mark.parametrize("module_dir", README_DIRS, ids=README_IDS)
+def test_readme_outputs_match_outputs(module_dir):
     stack = ic.load_stack(module_dir)
     rows = _table((module_dir / "README.md").read_text(), "Outputs")
     documented = {r[0]: r[1] for r in rows}
@@ -100,6 +102,17 @@ def test_readme_outputs_match_outputs(name):
     for out_name, block in stack.outputs.items():
         assert documented[out_name] == block.body.get("description"), \
             f"{module_dir}/README.md: {out_name}: description differs from {block.where}"
+
+
+def test_tfvars_example_names_only_declared_variables(deploy):
+    example = DEPLOY_DIR / "terraform.tfvars.example"
+    values = ic.hcl.parse_file(example)
+    unknown = sorted(k for k in set(values) - set(deploy.variables) if not k.startswith("__"))  # hcl2 adds __comments__
+    assert not unknown, f"{example}: sets undeclared variables {unknown}"
+    text = example.read_text()
+    # Required inputs must at least be shown (secrets as comments, to be set through TF_VAR_...).
+    for name in deploy.required_variables():
+        assert re.search(rf"^\s*#?\s*{name}\s*=", text, re.M), f"{example}: required variable {name} not shown"
 
 
 # ---- security invariants on the HCL ------------------------------------------------------------

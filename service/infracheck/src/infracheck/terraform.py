@@ -103,7 +103,11 @@ class Terraform:
     def validate(self) -> dict:
         """`terraform validate -json` as a dict; raises with every diagnostic (file:line) when invalid."""
         result = self.run("validate", "-json", "-no-color", check=False)
-        report = json.loads(result.stdout)
+        try:
+            report = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            raise TerraformError(f"terraform validate gave no JSON in {self.workdir} (was init run?):\n"
+                                 f"{result.stderr.strip()}") from None
         if not report.get("valid"):
             raise TerraformError(f"terraform validate failed in {self.workdir}:\n" + format_diagnostics(report))
         return report
