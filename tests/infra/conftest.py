@@ -22,7 +22,7 @@ def consumer_run_started(request):
     yield run
     if run is not None:
         consumer_runner.stop(run)
-        run[1].close()
+        run.log.close()
 
 
 @pytest.fixture(scope="session")

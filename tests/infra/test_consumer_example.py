@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from consumer_run import CONSUMER_VENV, wait
+from consumer_run import wait
 
 
 def test_consumer_suite_passes_with_only_the_plugin_installed(consumer_run):
@@ -22,7 +22,7 @@ def test_consumer_suite_passes_with_only_the_plugin_installed(consumer_run):
 def test_consumer_venv_has_no_service_dependencies(consumer_run):
     wait(consumer_run)
     installed = {p.name.split("-")[0].lower().replace("_", "-")
-                 for p in CONSUMER_VENV.glob("lib/python3*/site-packages/*.dist-info")}
+                 for p in consumer_run.venv.glob("lib/python3*/site-packages/*.dist-info")}
     assert "pytest-infracheck" in installed
     leaked = installed & {"fastapi", "uvicorn", "tesserocr", "pypdfium2", "redis", "pymongo", "ocr-service"}
     assert not leaked, f"the plugin pulled in the service's dependencies: {leaked}"

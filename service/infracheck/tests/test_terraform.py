@@ -100,3 +100,16 @@ def test_failing_test_still_destroys_and_leaves_nothing(pytester, stacks):
     assert not os.path.exists(data["workdir"]) and not os.path.exists(data["base"]), "temp state left behind"
     leftovers = subprocess.run(["pgrep", "-f", data["base"]], capture_output=True, text=True).stdout.split()
     assert leftovers == [], f"processes still running in {data['base']}: {leftovers}"
+
+
+def test_timeout_stops_the_whole_process_group(tmp_path):
+    # A stand-in that never ends, with a child that ignores SIGINT (a background job of sh):
+    # the runner interrupts, then kills the whole group after the grace period.
+    script = tmp_path / "hang"
+    script.write_text("#!/bin/sh\nsleep 300 &\nwait\n")
+    script.chmod(0o755)
+    tf = ic.Terraform(tmp_path, binary=str(script), timeout=1, interrupt_grace=1)
+    with pytest.raises(ic.TerraformError, match="timed out after 1s"):
+        tf.run("apply")
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], f"processes left behind: {leftovers}"

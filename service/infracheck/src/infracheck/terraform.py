@@ -50,12 +50,14 @@ class Terraform:
 
     def __init__(self, workdir: str | Path, variables: dict[str, Any] | None = None,
                  env: dict[str, str] | None = None, plugin_dir: str | None = None,
-                 timeout: float = 900.0, binary: str = "terraform", source_dir: str | Path | None = None):
+                 timeout: float = 900.0, binary: str = "terraform", source_dir: str | Path | None = None,
+                 interrupt_grace: float = 60.0):
         self.workdir = Path(workdir)
         self.source_dir = Path(source_dir) if source_dir else self.workdir
         self.variables = dict(variables or {})
         self.plugin_dir = plugin_dir
         self.timeout = timeout
+        self.interrupt_grace = interrupt_grace
         self.binary = binary
         self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1",
                     **(env or {})}
@@ -72,12 +74,10 @@ class Terraform:
         try:
             stdout, stderr = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            stdout, stderr = process.communicate()
+            _interrupt(process, self.interrupt_grace)
             raise TerraformError(f"terraform {' '.join(args)} timed out after {self.timeout}s in {self.workdir}")
         except BaseException:  # KeyboardInterrupt: leave no terraform behind
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            _interrupt(process, self.interrupt_grace)
             raise
         result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if check and result.returncode != 0:
@@ -152,6 +152,19 @@ class Terraform:
         self._var_args()
         self.run("destroy", "-input=false", "-no-color", "-auto-approve", "-lock=false")
         self.applied = False
+
+
+def _interrupt(process: subprocess.Popen, grace: float = 60.0) -> None:
+    """Stop terraform like Ctrl-C does (it then writes the state of what it created, so destroy can
+    remove it), and kill its process group if it does not stop within `grace` seconds."""
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+        process.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    except ProcessLookupError:
+        process.wait()
 
 
 def format_diagnostics(report: dict) -> str:
