@@ -56,8 +56,8 @@ if [ ! -f {q(str(venv / '.installed'))} ]; then
   {q(str(venv / 'bin' / 'pip'))} install -q {q(str(PLUGIN_DIR))}
   touch {q(str(venv / '.installed'))}
 fi
-# Venvs of older plugin sources go.
-find {q(str(CONSUMER_ROOT))} -mindepth 1 -maxdepth 1 -type d ! -name {digest} -exec rm -rf {{}} +
+# Venvs of older plugin sources go once nobody is likely to use them any more.
+find {q(str(CONSUMER_ROOT))} -mindepth 1 -maxdepth 1 ! -name {digest} ! -name .lock -mmin +30 -exec rm -rf {{}} +
 flock -u 9
 cd {q(str(CONSUMER_DIR))}
 exec {q(str(venv / 'bin' / 'python'))} -m pytest tests -q -p no:cacheprovider

@@ -35,11 +35,13 @@ class MotoServer:
     """A moto_server subprocess; `endpoint` is its URL, `client(name)` a boto3 client bound to it."""
 
     def __init__(self, region: str = "us-east-1", port: int | None = None, startup_timeout: float = 30.0,
-                 load_managed_policies: bool = True):
+                 load_managed_policies: bool = True, serial: bool | None = None):
         self.region = region
         # AWS-managed IAM policies (CloudWatchAgentServerPolicy, ...) exist in every account; moto
         # only knows them when asked, and stacks attaching them fail with NoSuchEntity otherwise.
         self.load_managed_policies = load_managed_policies
+        # One request at a time (see _moto_serial); INFRACHECK_MOTO_THREADED=1 restores moto's default.
+        self.serial = serial if serial is not None else os.environ.get("INFRACHECK_MOTO_THREADED") != "1"
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
@@ -50,7 +52,8 @@ class MotoServer:
         self._log = tempfile.TemporaryFile(prefix="infracheck-moto-")
         # The interpreter running pytest, so the moto of this environment is used, not one on PATH.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "infracheck._moto_serial" if self.serial else "moto.server",
+             "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "AWS_DEFAULT_REGION": self.region,
                  "MOTO_IAM_LOAD_MANAGED_POLICIES": "true" if self.load_managed_policies else "false"},
