@@ -64,8 +64,10 @@ exec {q(str(venv / 'bin' / 'python'))} -m pytest tests -q -p no:cacheprovider
 """
     log = tempfile.TemporaryFile(prefix="consumer-run-")
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTEST_ADDOPTS")}
-    process = subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True)
+    # setpriv: if this session is killed outright, the consumer's pytest (exec'd last, so it keeps
+    # the death signal) gets SIGINT and tears its stack down instead of running on as an orphan.
+    process = subprocess.Popen(["setpriv", "--pdeathsig", "INT", "bash", "-c", script], stdout=log,
+                               stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return Run(process, log, venv)
 
 

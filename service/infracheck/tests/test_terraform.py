@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -52,11 +53,11 @@ def test_working_copy_keeps_relative_module_sources(tmp_path, stacks):
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        # A zombie is gone for our purposes; /proc tells.
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    # A zombie is gone for our purposes only once reaped; /proc tells.
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split()[2] != "Z"
 
 
 def test_failing_test_still_destroys_and_leaves_nothing(pytester, stacks):
@@ -113,3 +114,32 @@ def test_timeout_stops_the_whole_process_group(tmp_path):
         tf.run("apply")
     leftovers = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True).stdout.split()
     assert leftovers == [], f"processes left behind: {leftovers}"
+
+
+def test_emulator_dies_with_a_killed_session(pytester):
+    """pytest killed outright (no teardown at all): moto_server must not run on as an orphan."""
+    record = pytester.path / "pid"
+    pytester.makepyfile(test_inner=textwrap.dedent(f"""
+        import time
+
+        def test_hangs(aws_emulator):
+            open({str(record)!r}, "w").write(str(aws_emulator.process.pid))
+            time.sleep(120)
+    """))
+    inner = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:timeout"],
+                             cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            if record.exists() and record.read_text():
+                break
+            time.sleep(0.1)
+        moto_pid = int(record.read_text())
+        assert _alive(moto_pid)
+    finally:
+        inner.kill()
+        inner.wait()
+    for _ in range(100):
+        if not _alive(moto_pid):
+            break
+        time.sleep(0.1)
+    assert not _alive(moto_pid), "moto_server outlived a killed session"

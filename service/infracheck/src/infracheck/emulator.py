@@ -14,6 +14,8 @@ from pathlib import Path
 
 import boto3
 
+from ._proc import die_with_parent
+
 DUMMY_KEY = "testing"
 
 # Provider endpoint names (terraform-provider-aws `endpoints` block) pointed at the emulator.
@@ -54,7 +56,7 @@ class MotoServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "infracheck._moto_serial" if self.serial else "moto.server",
              "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM),
             env={**os.environ, "AWS_DEFAULT_REGION": self.region,
                  "MOTO_IAM_LOAD_MANAGED_POLICIES": "true" if self.load_managed_policies else "false"},
         )

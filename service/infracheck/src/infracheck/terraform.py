@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ._proc import die_with_parent
 from .hcl import load_stack
 from .plan import Plan
 
@@ -70,7 +71,8 @@ class Terraform:
         self.history.append(" ".join(args[:1]))
         # Own process group, so a timeout kills terraform and its provider plugins together.
         process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                   stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=die_with_parent(signal.SIGINT))
         try:
             stdout, stderr = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
