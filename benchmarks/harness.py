@@ -56,6 +56,32 @@ class Row:
         return self.ratio >= float(value) if op == ">=" else self.ratio <= float(value)
 
 
+# Priority of everything the benchmarks start (BENCH_NICE, root only; 0 leaves it alone). Linux groups
+# processes by session ("autogroups") and shares the CPU between groups before niceness counts inside
+# one; each server here starts its own session, so each gets the group priority too. On a machine
+# shared with other work this keeps that work from deciding the ratios; the service's own priorities
+# (OCR processes 5 below the API, inside its group) are unchanged. On an idle machine it changes nothing.
+PRIORITY = int(os.environ.get("BENCH_NICE", "-19"))
+
+
+def prioritise(pid: int | None = None) -> bool:
+    """Give the process (and its session's group) the benchmark priority; False when not allowed."""
+    try:
+        if pid is None:
+            os.setpriority(os.PRIO_PROCESS, 0, PRIORITY)
+        Path(f"/proc/{pid or 'self'}/autogroup").write_text(str(PRIORITY))
+        return True
+    except OSError:  # not root, or no autogroups: measure at the normal priority
+        return False
+
+
+class PrioritisedFactory(ServiceFactory):
+    def __call__(self, *args, **kwargs):
+        service = super().__call__(*args, **kwargs)
+        prioritise(service.process.pid)
+        return service
+
+
 class Servers:
     """redis-server and nx-27017 for production mode, started on demand, plus a ServiceFactory."""
 
@@ -74,6 +100,7 @@ class Servers:
             self.redis = ServerProcess("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                                  "--appendonly", "no", "--dir", str(redis_dir)],
                                        port, redis_dir).start()
+            prioritise(self.redis.process.pid)
         if self.mongo is None:
             mongo_dir = self.workdir / "mongo"
             mongo_dir.mkdir(exist_ok=True)
@@ -82,12 +109,13 @@ class Servers:
                                                  "--host", "127.0.0.1", "-p", str(port),
                                                  "--pid-file", str(mongo_dir / "nx.pid"),
                                                  "--log-file", str(mongo_dir / "nx.log")], port, mongo_dir).start()
+            prioritise(self.mongo.process.pid)
 
     def factory(self, name: str) -> ServiceFactory:
         """A fresh ServiceFactory in its own folder (its services share nothing with other factories')."""
         workdir = self.workdir / name
         workdir.mkdir(exist_ok=True)
-        factory = ServiceFactory(workdir, self.redis, self.mongo)
+        factory = PrioritisedFactory(workdir, self.redis, self.mongo)
         self._factories.append(factory)
         return factory
 
@@ -104,7 +132,8 @@ def embedded_service(servers: Servers, name: str, **env: str):
 
 
 # -- documents ------------------------------------------------------------------------------------
-def scanned_pdf(count: int, lines: int = 30, seed: int = 0, distinct: int | None = None, noise: bool = True) -> tuple[bytes, list[str]]:
+def scanned_pdf(count: int, lines: int = 30, seed: int = 0, distinct: int | None = None,
+                noise: bool = True) -> tuple[bytes, list[str]]:
     """A scanned PDF of `count` pages and its ground truth. With `distinct`, only that many different
     pages are rendered and repeated (cheap long documents; OCR does the same work per page)."""
     from ocr_service import samples
@@ -155,7 +184,8 @@ def wait_finished(client: httpx.Client, document_id: str, timeout: float = 600, 
     return wait_until(finished, timeout, interval, message=f"{document_id} to finish")
 
 
-def process(client: httpx.Client, data: bytes, document_id: str, timeout: float = 600, **form: str) -> tuple[float, dict]:
+def process(client: httpx.Client, data: bytes, document_id: str, timeout: float = 600,
+            **form: str) -> tuple[float, dict]:
     """Upload, wait until it is finished: (seconds from the upload's start, final status)."""
     started = time.perf_counter()
     submit(client, data, document_id, **form)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import CORES, Row, embedded_service, percentile, process, scanned_pdf, submit
 
-CALLS = 600
+CALLS = 1500
 PAUSE_S = 0.005  # a polling client, not a flood: the OCR should be what loads the machine
 
 
@@ -25,7 +25,7 @@ def status_latencies(client, document_id: str, calls: int, while_busy: str | Non
 
 
 def measure(servers, workdir: Path) -> list[Row]:
-    load, _ = scanned_pdf(16 * CORES, lines=30, seed=500, distinct=8)
+    load, _ = scanned_pdf(24 * CORES, lines=30, seed=500, distinct=8)
     service = embedded_service(servers, "latency")
     with service.client() as client:
         process(client, scanned_pdf(2 * CORES, lines=5, seed=996)[0], "warm-up")

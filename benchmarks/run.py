@@ -17,14 +17,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import CORES, Row, Servers
-
 import born_digital
 import cache_hit
 import latency
 import memory
 import scaling
 import throughput
+from harness import CORES, PRIORITY, Row, Servers, prioritise
 
 BENCHMARKS = {
     "throughput": throughput.measure,
@@ -35,19 +34,6 @@ BENCHMARKS = {
     "scaling": scaling.measure,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
-# Everything the benchmarks start inherits this niceness; the relative priorities inside the service
-# (OCR processes 5 below the API) are kept. On a machine shared with other work, a raised priority
-# keeps that work from deciding the ratios; on an idle machine it changes nothing.
-PRIORITY = int(os.environ.get("BENCH_NICE", "-19"))
-
-
-def raise_priority() -> int:
-    try:
-        return os.nice(PRIORITY)
-    except PermissionError:  # not root: measure at the normal priority
-        return os.nice(0)
-
-
 def table(rows: list[Row], title: str):
     from rich.table import Table
 
@@ -72,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(names) - set(BENCHMARKS):
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     console = Console(width=160)
-    niceness = raise_priority()
+    prioritised = prioritise()
 
     rows: list[Row] = []
     timings: dict[str, float] = {}
@@ -104,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "time": stamp.isoformat(), "machine": {"cores": CORES, "platform": platform.platform(),
                                                "python": platform.python_version()},
-        "niceness": niceness, "seconds": timings, "load_average": load,
+        "priority": PRIORITY if prioritised else None, "seconds": timings, "load_average": load,
         "rows": [{**asdict(row), "passed": row.passed} for row in rows],
     }
     for path in (RESULTS / f"bench-{stamp:%Y%m%dT%H%M%S}.json", RESULTS / "latest.json"):

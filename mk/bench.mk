@@ -1,5 +1,5 @@
 # `make bench`: the performance benchmarks (issue 7) and the accuracy benchmark, side by side on this
-# machine. Not a test: it is not in EXTRA_TESTS. Takes ~10-12 minutes on 2 cores.
+# machine. Not a test: it is not in EXTRA_TESTS. Takes ~5 minutes on 2 cores.
 BENCH_SYSTEM_PACKAGES := ghostscript
 
 bench-deps: $(VENV)/.bench-installed
