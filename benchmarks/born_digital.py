@@ -28,7 +28,8 @@ def measure(servers, workdir: Path) -> list[Row]:
     details = {"pages": PAGES, "auto_s": auto_s, "auto_sources": sorted(sources),
                "forced_ocr_pages": SUBSET, "forced_ocr_s": ocr_s, "forced_ocr_200_s_extrapolated": ocr_200_s}
     return [Row("Born-digital vs forced OCR",
-                f"{PAGES} text pages in {auto_s:.2f} s ({PAGES / auto_s:.0f} pages/s, source {'/'.join(sorted(sources))})",
+                f"{PAGES} text pages in {auto_s:.2f} s ({PAGES / auto_s:.0f} pages/s, "
+                f"source {'/'.join(sorted(sources))})",
                 f"mode=ocr: {ocr_200_s:.0f} s for {PAGES} p",
                 ocr_200_s / auto_s, ">= 50",
                 note=f"forced OCR timed on {SUBSET} pages ({ocr_s:.1f} s), extrapolated per page",

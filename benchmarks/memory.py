@@ -7,7 +7,7 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from harness import CORES, MB, Row, TreeRss, embedded_service, process, scanned_pdf, submit, wait_finished
+from harness import CORES, MB, Row, TreeRss, embedded_service, process, scanned_pdf, wait_finished
 
 PAGES = 200
 BIG = 35_000
@@ -18,7 +18,8 @@ def big_page_pdf(side: int = BIG, dpi: int = 300) -> bytes:
     but for a few black bars: ~150 MB of pixels that compress to a few hundred KB."""
     row_bytes = (side + 7) // 8
     white = b"\xff" * row_bytes
-    bar = b"\xff" * (row_bytes // 4) + b"\x00" * (row_bytes // 2) + b"\xff" * (row_bytes - row_bytes // 4 - row_bytes // 2)
+    quarter, half = row_bytes // 4, row_bytes // 2
+    bar = b"\xff" * quarter + b"\x00" * half + b"\xff" * (row_bytes - quarter - half)
     compressor, chunks = zlib.compressobj(6), []
     for y in range(side):
         chunks.append(compressor.compress(bar if (y // 40) % 25 == 0 else white))
@@ -32,7 +33,8 @@ def big_page_pdf(side: int = BIG, dpi: int = 300) -> bytes:
         f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {points:.2f} {points:.2f}] "
         f"/Resources << /XObject << /Im0 4 0 R >> >> /Contents 5 0 R >>".encode(),
         f"<< /Type /XObject /Subtype /Image /Width {side} /Height {side} /ColorSpace /DeviceGray "
-        f"/BitsPerComponent 1 /Filter /FlateDecode /Length {len(stream)} >>\nstream\n".encode() + stream + b"\nendstream",
+        f"/BitsPerComponent 1 /Filter /FlateDecode /Length {len(stream)} >>\nstream\n".encode()
+        + stream + b"\nendstream",
         f"<< /Length {len(content)} >>\nstream\n".encode() + content + b"\nendstream",
     ]
     out, offsets = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"), []
