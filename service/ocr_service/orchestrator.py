@@ -101,18 +101,28 @@ class Orchestrator:
         existing = self.store.get(document_id)
         if existing is not None:
             return self._same_or_conflict(existing, key), False
-
-        info = self.inspect(upload.path)
         record = DocumentRecord(
             document_id=document_id, content_sha256=upload.sha256, cache_key=key, options=asdict(options),
-            filename=upload.filename, media_type=info.media_type, size_bytes=upload.size_bytes,
-            pages_total=info.page_count,
+            filename=upload.filename, media_type="", size_bytes=upload.size_bytes, pages_total=0,
         )
         try:
-            self.store.create(record, upload.path)
+            self._accept(record, upload.path)
         except DuplicateDocument:  # the same id was uploaded concurrently
             return self._same_or_conflict(self.store.get(document_id), key), False
+        return self.status(document_id), True
 
+    def _accept(self, record: DocumentRecord, upload: Path) -> None:
+        done = self._completed_primary(record.cache_key)
+        if done is not None:  # processed before: nothing to check, store or compute again
+            record.media_type, record.pages_total = done.media_type, done.pages_total
+            record.result_of = done.document_id
+            self.store.create(record, None)
+            return
+
+        info = self.inspect(upload)
+        record.media_type, record.pages_total = info.media_type, info.page_count
+        self.store.create(record, upload)
+        key, document_id = record.cache_key, record.document_id
         primary = self.store.claim_primary(key, document_id)
         if primary != document_id:
             other = self.store.get(primary)
@@ -124,7 +134,11 @@ class Orchestrator:
         else:
             self.store.follow(document_id, primary)
             log.info("document %s reuses the result of %s", document_id, primary)
-        return self.status(document_id), True
+
+    def _completed_primary(self, key: str) -> DocumentRecord | None:
+        primary = self.store.primary_of(key)
+        record = self.store.get(primary) if primary else None
+        return record if record is not None and record.status == COMPLETED else None
 
     def _same_or_conflict(self, existing: DocumentRecord | None, key: str) -> Status:
         if existing is None or existing.cache_key != key:

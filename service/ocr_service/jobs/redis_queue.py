@@ -65,7 +65,7 @@ class RedisQueue(JobQueue):
     def start_workers(self) -> None:
         self.runner = self.make_runner()
         self._worker = dramatiq.Worker(self.broker, worker_threads=self.settings.concurrent_documents,
-                                       worker_timeout=500)
+                                       worker_timeout=100)  # ms between fetches while busy
         # Take only as many messages as there are threads: the rest stay for other workers.
         self._worker.queue_prefetch = self.settings.concurrent_documents
         self._worker.start()

@@ -81,8 +81,9 @@ class DocumentStore(ABC):
     name: str
 
     @abstractmethod
-    def create(self, record: DocumentRecord, upload: Path) -> None:
+    def create(self, record: DocumentRecord, upload: Path | None) -> None:
         """Store the upload's bytes, then the record (so a record never points at missing bytes).
+        A follower of a completed document (result_of set) needs no bytes: upload is None.
         Raises DuplicateDocument when the id exists."""
 
     @abstractmethod
@@ -92,6 +93,10 @@ class DocumentStore(ABC):
     def claim_primary(self, cache_key: str, document_id: str) -> str:
         """Make document_id the one that computes the result for cache_key, unless another
         unfailed document is already; return whichever is primary. Atomic across instances."""
+
+    @abstractmethod
+    def primary_of(self, cache_key: str) -> str | None:
+        """The document computing (or that computed) the result for cache_key, if any."""
 
     @abstractmethod
     def release_primary(self, cache_key: str, document_id: str) -> None:

@@ -107,16 +107,17 @@ class LocalStore(DocumentStore):
             return record
 
     # -- DocumentStore -------------------------------------------------------------------------
-    def create(self, record: DocumentRecord, upload: Path) -> None:
+    def create(self, record: DocumentRecord, upload: Path | None) -> None:
         target = self._upload_path(record.document_id)
         with self._lock:
             if self._load(self._db, record.document_id) is not None:
                 raise DuplicateDocument(record.document_id)
-            partial = target.with_suffix(".partial")
-            shutil.copyfile(upload, partial)
-            with open(partial, "rb") as f:
-                os.fsync(f.fileno())
-            partial.replace(target)
+            if upload is not None:
+                partial = target.with_suffix(".partial")
+                shutil.copyfile(upload, partial)
+                with open(partial, "rb") as f:
+                    os.fsync(f.fileno())
+                partial.replace(target)
             try:
                 with self._transaction() as db:
                     db.execute(
@@ -137,6 +138,11 @@ class LocalStore(DocumentStore):
             db.execute("INSERT OR IGNORE INTO primaries (cache_key, document_id) VALUES (?, ?)",
                        (cache_key, document_id))
             return db.execute("SELECT document_id FROM primaries WHERE cache_key = ?", (cache_key,)).fetchone()[0]
+
+    def primary_of(self, cache_key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT document_id FROM primaries WHERE cache_key = ?", (cache_key,)).fetchone()
+        return row[0] if row else None
 
     def release_primary(self, cache_key: str, document_id: str) -> None:
         with self._transaction() as db:

@@ -104,16 +104,19 @@ class MongoStore(DocumentStore):
         return _from_mongo(doc) if doc else None
 
     @_unavailable_on_connection_errors
-    def create(self, record: DocumentRecord, upload: Path) -> None:
+    def create(self, record: DocumentRecord, upload: Path | None) -> None:
         self._ensure_indexes()
         if self.documents.count_documents({"document_id": record.document_id}, limit=1):
             raise DuplicateDocument(record.document_id)
-        with open(upload, "rb") as f:  # the bytes first: a record never points at missing bytes
-            file_id = self.uploads.upload_from_stream(record.document_id, f)
+        file_id = None
+        if upload is not None:
+            with open(upload, "rb") as f:  # the bytes first: a record never points at missing bytes
+                file_id = self.uploads.upload_from_stream(record.document_id, f)
         try:
             self.documents.insert_one(_to_mongo(record))
         except DuplicateKeyError:
-            self.uploads.delete(file_id)
+            if file_id is not None:
+                self.uploads.delete(file_id)
             raise DuplicateDocument(record.document_id) from None
 
     @_unavailable_on_connection_errors
@@ -128,6 +131,11 @@ class MongoStore(DocumentStore):
         except DuplicateKeyError:  # two concurrent upserts: one inserts, the other loses the race
             pass
         return self.primaries.find_one({"_id": cache_key})["document_id"]
+
+    @_unavailable_on_connection_errors
+    def primary_of(self, cache_key: str) -> str | None:
+        doc = self.primaries.find_one({"_id": cache_key})
+        return doc["document_id"] if doc else None
 
     @_unavailable_on_connection_errors
     def release_primary(self, cache_key: str, document_id: str) -> None:
