@@ -67,6 +67,11 @@ def _result(
     }
 
 
+# Tesseract's mean confidence on an upright page is ~95 (clean) and on an upside-down one ~35-40
+# (measured on generated pages and the phototest scan); below this, ask OSD which way is up.
+UPRIGHT_MIN_CONFIDENCE = 70.0
+
+
 def _ocr_image(
     image,
     scale: float,
@@ -78,11 +83,46 @@ def _ocr_image(
 ):
     """Orient, straighten, resize and OCR a page image whose pixels are `scale` times page units (its
     top-left at `offset` on the page) and whose resolution is `base_dpi`. Returns text, words in page
-    units, confidence, rotation, skew and the effective DPI Tesseract read."""
-    rotation = 0
+    units, confidence, rotation, skew and the effective DPI Tesseract read.
+
+    Most pages are upright, so a page whose lines clearly run across is read as it is first and OSD
+    runs only when that read is poor (an upside-down page reads at ~35% confidence); only pages
+    that really were upside down are read a second time. Other pages go to OSD first."""
     probe = preprocess.analyse(image, both_axes=options.orientation)
-    if options.orientation:
+    across = probe.line_height is not None and not probe.sideways
+    rotation = 0
+    if options.orientation and not across:
         rotation, _ = preprocess.detect_rotation(image, round(base_dpi), probe.line_height)
+    read = _read_oriented(image, rotation, probe, base_dpi, options, limits, started)
+    if options.orientation and across and (read[2] or 0.0) < UPRIGHT_MIN_CONFIDENCE:
+        rotation, _ = preprocess.detect_rotation(image, round(base_dpi), probe.line_height)
+        if rotation:
+            read = _read_oriented(image, rotation, probe, base_dpi, options, limits, started)
+    text, words, confidence, skew, dpi, transform = read
+    ox, oy = offset
+    page_words = []
+    for word in words:
+        x0, y0, x1, y1 = transform.box_to_rendered(word["bbox"])
+        page_words.append(
+            {
+                "text": word["text"],
+                "bbox": [
+                    round(ox + x0 / scale, 2),
+                    round(oy + y0 / scale, 2),
+                    round(ox + x1 / scale, 2),
+                    round(oy + y1 / scale, 2),
+                ],
+                "confidence": word["confidence"],
+                "line": word["line"],
+            }
+        )
+    return text, page_words, confidence, rotation, round(skew, 2), dpi
+
+
+def _read_oriented(image, rotation: int, probe, base_dpi: float, options: PageOptions, limits: Limits,
+                   started: float):
+    """Turn the image by `rotation`, straighten and resize it, and recognise it once. Returns text,
+    words in image pixels, confidence, skew, effective DPI and the transform applied."""
     if rotation:
         upright = preprocess.Transform(image.size, rotation, 1.0, 0.0).apply(image)
         layout = preprocess.analyse(upright)
@@ -104,24 +144,7 @@ def _ocr_image(
         )
     rec = engine.recognize(prepared, options.language, dpi, remaining, limits.page_timeout_s)
     del prepared
-    ox, oy = offset
-    words = []
-    for word in rec.words:
-        x0, y0, x1, y1 = transform.box_to_rendered(word["bbox"])
-        words.append(
-            {
-                "text": word["text"],
-                "bbox": [
-                    round(ox + x0 / scale, 2),
-                    round(oy + y0 / scale, 2),
-                    round(ox + x1 / scale, 2),
-                    round(oy + y1 / scale, 2),
-                ],
-                "confidence": word["confidence"],
-                "line": word["line"],
-            }
-        )
-    return rec.text.strip("\n"), words, rec.confidence, rotation, round(skew, 2), dpi
+    return rec.text.strip("\n"), rec.words, rec.confidence, skew, dpi, transform
 
 
 def _render_plan(page, width: float, height: float, options: PageOptions, limits: Limits, page_number: int):
