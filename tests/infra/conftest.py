@@ -1,9 +1,9 @@
 """Fixtures of the project's infra checks (the infracheck plugin provides terraform, aws_emulator, ...)."""
+
 from __future__ import annotations
 
-import pytest
-
 import consumer_run as consumer_runner
+import pytest
 from project_stacks import STACK_DIRS
 
 CONSUMER_TESTS = "test_consumer_example.py"

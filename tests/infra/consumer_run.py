@@ -5,6 +5,7 @@ sources change; a lock file serialises builds, and a run never shares a venv tha
 be rebuilding (engineers share one working tree). Everything runs in one background process group,
 interrupted if the session ends first.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,26 +49,31 @@ def start() -> Run:
     script = f"""
 set -e
 mkdir -p {q(str(CONSUMER_ROOT))}
-exec 9>{q(str(CONSUMER_ROOT / '.lock'))}
+exec 9>{q(str(CONSUMER_ROOT / ".lock"))}
 flock 9
-if [ ! -f {q(str(venv / '.installed'))} ]; then
+if [ ! -f {q(str(venv / ".installed"))} ]; then
   rm -rf {q(str(venv))}
   {q(base)} -m venv {q(str(venv))}
-  {q(str(venv / 'bin' / 'pip'))} install -q {q(str(PLUGIN_DIR))}
-  touch {q(str(venv / '.installed'))}
+  {q(str(venv / "bin" / "pip"))} install -q {q(str(PLUGIN_DIR))}
+  touch {q(str(venv / ".installed"))}
 fi
 # Venvs of older plugin sources go once nobody is likely to use them any more.
 find {q(str(CONSUMER_ROOT))} -mindepth 1 -maxdepth 1 ! -name {digest} ! -name .lock -mmin +30 -exec rm -rf {{}} +
 flock -u 9
 cd {q(str(CONSUMER_DIR))}
-exec {q(str(venv / 'bin' / 'python'))} -m pytest tests -q -p no:cacheprovider
+exec {q(str(venv / "bin" / "python"))} -m pytest tests -q -p no:cacheprovider
 """
     log = tempfile.TemporaryFile(prefix="consumer-run-")
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTEST_ADDOPTS")}
     # setpriv: if this session is killed outright, the consumer's pytest (exec'd last, so it keeps
     # the death signal) gets SIGINT and tears its stack down instead of running on as an orphan.
-    process = subprocess.Popen(["setpriv", "--pdeathsig", "INT", "bash", "-c", script], stdout=log,
-                               stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        ["setpriv", "--pdeathsig", "INT", "bash", "-c", script],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     return Run(process, log, venv)
 
 

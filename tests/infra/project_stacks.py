@@ -1,4 +1,5 @@
 """Paths and inputs of the project's stacks, shared by the infra checks (not a conftest: importable by name)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,9 +28,13 @@ def register_images(ec2) -> dict[str, str]:
     """Register one tagged image per role in the emulator, as the Packer builds would; returns their ids."""
     ids = {}
     for role, tags in AMI_TAGS.items():
-        image = ec2.register_image(Name=f"ocr-service-{role}-test", RootDeviceName="/dev/xvda",
-                                   Architecture="x86_64", VirtualizationType="hvm",
-                                   BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])
+        image = ec2.register_image(
+            Name=f"ocr-service-{role}-test",
+            RootDeviceName="/dev/xvda",
+            Architecture="x86_64",
+            VirtualizationType="hvm",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+        )
         ec2.create_tags(Resources=[image["ImageId"]], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         ids[role] = image["ImageId"]
     return ids

@@ -4,6 +4,7 @@
 The run starts in the background when the session starts (conftest.py) so that its ~90 s apply
 overlaps the other checks; this test waits for it and reads its verdict.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,10 @@ def test_consumer_suite_passes_with_only_the_plugin_installed(consumer_run):
 
 def test_consumer_venv_has_no_service_dependencies(consumer_run):
     wait(consumer_run)
-    installed = {p.name.split("-")[0].lower().replace("_", "-")
-                 for p in consumer_run.venv.glob("lib/python3*/site-packages/*.dist-info")}
+    installed = {
+        p.name.split("-")[0].lower().replace("_", "-")
+        for p in consumer_run.venv.glob("lib/python3*/site-packages/*.dist-info")
+    }
     assert "pytest-infracheck" in installed
     leaked = installed & {"fastapi", "uvicorn", "tesserocr", "pypdfium2", "redis", "pymongo", "ocr-service"}
     assert not leaked, f"the plugin pulled in the service's dependencies: {leaked}"

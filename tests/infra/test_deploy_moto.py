@@ -1,14 +1,15 @@
 """Check kind 3: plan deploy/ against moto_server with plan-JSON assertions, then ONE apply per session
 (module-scoped), boto3 checks on what it built, and destroy at teardown (also when a check fails)."""
+
 from __future__ import annotations
 
 import base64
 import time
 
 import pytest
+from project_stacks import DEPLOY_DIR, DEPLOY_VARS, register_images
 
 import infracheck as ic
-from project_stacks import DEPLOY_DIR, DEPLOY_VARS, register_images
 
 NAME = "ocr-service-prod"  # deploy/'s "${var.name}-${var.environment}" with the defaults
 SECRETS = [DEPLOY_VARS["mongo_connection_string"], DEPLOY_VARS["redis_password"]]
@@ -42,9 +43,13 @@ def outputs(stack):
 def test_plan_creates_the_whole_stack(plan):
     actions = plan.actions()
     assert all(a == ["create"] for a in actions.values() if a != ["read"]), actions
-    for address in ("module.alb.aws_lb.this", "module.asg.aws_autoscaling_group.this",
-                    "module.asg.aws_launch_template.this", "module.redis.aws_instance.this",
-                    "module.vpc.aws_vpc.this"):
+    for address in (
+        "module.alb.aws_lb.this",
+        "module.asg.aws_autoscaling_group.this",
+        "module.asg.aws_launch_template.this",
+        "module.redis.aws_instance.this",
+        "module.vpc.aws_vpc.this",
+    ):
         assert address in actions, f"{address} not planned"
     assert set(plan.output_changes()) >= {"alb_dns_name"}
 
@@ -68,10 +73,12 @@ def test_plan_asg_sizes_and_health_checks(plan):
 
 
 def test_plan_security_invariants(plan):
-    ic.assert_ingress_only_from(plan, 6379, "module.asg.security_group_id",
-                                security_group="module.redis.aws_security_group.this")
-    ic.assert_ingress_only_from(plan, 8000, "module.alb.security_group_id",
-                                security_group="module.asg.aws_security_group.service")
+    ic.assert_ingress_only_from(
+        plan, 6379, "module.asg.security_group_id", security_group="module.redis.aws_security_group.this"
+    )
+    ic.assert_ingress_only_from(
+        plan, 8000, "module.alb.security_group_id", security_group="module.asg.aws_security_group.service"
+    )
     ic.assert_no_open_ingress(plan, [22, 6379, 8000])
     ic.assert_imdsv2_required(plan)
     ic.assert_volumes_encrypted(plan)
@@ -109,8 +116,10 @@ def test_load_balancer_listener_and_health_check(outputs, aws_client):
     assert action["Type"] == "forward" and action["TargetGroupArn"] == outputs["target_group_arn"]
     (group,) = elb.describe_target_groups(TargetGroupArns=[outputs["target_group_arn"]])["TargetGroups"]
     assert group["HealthCheckPath"] == "/health" and group["Port"] == 8000 and group["HealthCheckEnabled"]
-    attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(
-        LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    attributes = {
+        a["Key"]: a["Value"]
+        for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
+    }
     assert attributes.get("routing.http.drop_invalid_header_fields.enabled") == "true"
 
 
@@ -118,7 +127,9 @@ def test_autoscaling_group_has_two_instances_in_service(outputs, aws_client):
     autoscaling = aws_client("autoscaling")
     deadline = time.monotonic() + 60
     while True:
-        (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[outputs["asg_name"]])["AutoScalingGroups"]
+        (group,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[outputs["asg_name"]])[
+            "AutoScalingGroups"
+        ]
         in_service = [i for i in group["Instances"] if i["LifecycleState"] == "InService"]
         if len(in_service) == 2 or time.monotonic() > deadline:
             break
@@ -131,11 +142,13 @@ def test_autoscaling_group_has_two_instances_in_service(outputs, aws_client):
 
 def test_launch_template_requires_imdsv2_and_carries_no_secret(outputs, aws_client):
     ec2 = aws_client("ec2")
-    (group,) = aws_client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[outputs["asg_name"]])["AutoScalingGroups"]
+    (group,) = aws_client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[outputs["asg_name"]])[
+        "AutoScalingGroups"
+    ]
     template_id = group["LaunchTemplate"]["LaunchTemplateId"]
     (version,) = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=["$Latest"])[
-        "LaunchTemplateVersions"]
+        "LaunchTemplateVersions"
+    ]
     data = version["LaunchTemplateData"]
     assert data["MetadataOptions"]["HttpTokens"] == "required"
     assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
@@ -143,8 +156,11 @@ def test_launch_template_requires_imdsv2_and_carries_no_secret(outputs, aws_clie
     assert "REDIS_HOST" in user_data and outputs["redis_private_ip"] in user_data
     for secret in SECRETS:
         assert secret not in user_data, "a secret is baked into the launch template's user data"
-    for name in outputs["ssm_parameter_names"].values() if isinstance(outputs["ssm_parameter_names"], dict) \
-            else outputs["ssm_parameter_names"]:
+    for name in (
+        outputs["ssm_parameter_names"].values()
+        if isinstance(outputs["ssm_parameter_names"], dict)
+        else outputs["ssm_parameter_names"]
+    ):
         assert name in user_data, f"user data does not name the SSM parameter {name}"
 
 
@@ -159,12 +175,15 @@ def test_security_group_rules(outputs, aws_client):
     (redis,) = ec2.describe_instances(InstanceIds=[outputs["redis_instance_id"]])["Reservations"][0]["Instances"]
     # moto lists the groups of a VPC instance on its network interface only.
     redis_sgs = {g["GroupId"] for g in redis["SecurityGroups"]} | {
-        g["GroupId"] for ni in redis.get("NetworkInterfaces", []) for g in ni["Groups"]}
+        g["GroupId"] for ni in redis.get("NetworkInterfaces", []) for g in ni["Groups"]
+    }
     assert len(redis_sgs) == 1, redis_sgs
     redis_sgs = sorted(redis_sgs)
     redis_rules = ingress(redis_sgs[0])
-    assert [(r["FromPort"], r["ToPort"], r.get("CidrIpv4"), r.get("ReferencedGroupInfo", {}).get("GroupId"))
-            for r in redis_rules] == [(6379, 6379, None, service_sg)]
+    assert [
+        (r["FromPort"], r["ToPort"], r.get("CidrIpv4"), r.get("ReferencedGroupInfo", {}).get("GroupId"))
+        for r in redis_rules
+    ] == [(6379, 6379, None, service_sg)]
     service_rules = ingress(service_sg)
     assert len(service_rules) == 1 and service_rules[0]["FromPort"] == 8000 and "CidrIpv4" not in service_rules[0]
     alb_sg = service_rules[0]["ReferencedGroupInfo"]["GroupId"]
@@ -177,8 +196,16 @@ def test_security_group_rules(outputs, aws_client):
 
 def test_alarms(aws_client):
     alarms = {a["AlarmName"]: a for a in aws_client("cloudwatch").describe_alarms()["MetricAlarms"]}
-    for suffix in ("alb-5xx", "target-5xx", "unhealthy-hosts", "target-response-time", "asg-cpu",
-                   "redis-cpu", "redis-status-check", "redis-auto-recovery"):
+    for suffix in (
+        "alb-5xx",
+        "target-5xx",
+        "unhealthy-hosts",
+        "target-response-time",
+        "asg-cpu",
+        "redis-cpu",
+        "redis-status-check",
+        "redis-auto-recovery",
+    ):
         assert f"{NAME}-{suffix}" in alarms, f"alarm {NAME}-{suffix} missing; have {sorted(alarms)}"
     recover = alarms[f"{NAME}-redis-auto-recovery"]
     assert any(":automate:" in action and action.endswith(":ec2:recover") for action in recover["AlarmActions"])

@@ -49,8 +49,10 @@ def test_multi_stage_on_the_slim_python_base(dockerfile):
 
 def test_install_steps_come_from_the_shared_script(dockerfile):
     runs = instructions(dockerfile, "RUN")
-    assert runs == ["bash /opt/ocr-image/scripts/install-ocr-runtime.sh app /src",
-                    'TESSERACT_LANGS="${TESSERACT_LANGS}" bash /opt/ocr-image/scripts/install-ocr-runtime.sh system']
+    assert runs == [
+        "bash /opt/ocr-image/scripts/install-ocr-runtime.sh app /src",
+        'TESSERACT_LANGS="${TESSERACT_LANGS}" bash /opt/ocr-image/scripts/install-ocr-runtime.sh system',
+    ]
     copies = instructions(dockerfile, "COPY")
     assert sum(RUNTIME_SCRIPT in copy for copy in copies) == 2
     assert "TESSERACT_LANGS" in dockerfile.args  # build arg for more languages
@@ -69,7 +71,7 @@ def test_runs_as_the_service_user_not_root(dockerfile):
     assert users == ["10001:10001"]
     # The same uid the install script creates and the AMI's data directory is owned by.
     assert "SERVICE_UID=10001" in (REPO / RUNTIME_SCRIPT).read_text()
-    assert 'container_uid=10001' in (REPO / "packer/scripts/install-ocr-host.sh").read_text()
+    assert "container_uid=10001" in (REPO / "packer/scripts/install-ocr-host.sh").read_text()
 
 
 def test_health_check_and_entry_point(dockerfile):
@@ -82,8 +84,11 @@ def test_health_check_and_entry_point(dockerfile):
 
 def test_build_context_holds_what_copy_needs(dockerfile):
     """.dockerignore excludes everything and re-includes the COPY sources; check each one."""
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
     def included(path: str) -> bool:
         keep = True
@@ -121,8 +126,10 @@ def test_compose_runs_service_worker_redis_and_mongo(compose):
     assert api["ports"] == ["127.0.0.1:8000:8000"]  # local development only
     assert worker["healthcheck"] == {"disable": True}  # it serves no /health
     for name in ("api", "worker"):
-        assert services[name]["depends_on"] == {"redis": {"condition": "service_healthy"},
-                                                "mongo": {"condition": "service_healthy"}}
+        assert services[name]["depends_on"] == {
+            "redis": {"condition": "service_healthy"},
+            "mongo": {"condition": "service_healthy"},
+        }
 
 
 def test_compose_production_mode_settings(compose):

@@ -1,14 +1,15 @@
 """Breaking an invariant in a copy of the stack makes the checks fail with messages that name the
 file and the resource (issue 4's acceptance: "opening 6379 to 0.0.0.0/0 makes a test fail")."""
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 import pytest
+from project_stacks import DEPLOY_DIR, DEPLOY_VARS, register_images
 
 import infracheck as ic
-from project_stacks import DEPLOY_DIR, DEPLOY_VARS, register_images
 
 REDIS_RULE = "aws_vpc_security_group_ingress_rule.redis_from_service"
 
@@ -18,7 +19,7 @@ def _edit(path: Path, pattern: str, replacement: str) -> int:
     text = path.read_text()
     match = re.search(pattern, text, re.M)
     assert match, f"{path}: the stack changed, cannot find {pattern!r} to break"
-    path.write_text(text[:match.start()] + replacement + text[match.end():])
+    path.write_text(text[: match.start()] + replacement + text[match.end() :])
     return text.count("\n", 0, match.start()) + 1
 
 
@@ -27,14 +28,18 @@ def broken(tmp_path) -> dict:
     """A copy of deploy/ + modules/ with Redis open to the internet and a required module input dropped."""
     deploy = ic.working_copy(DEPLOY_DIR, tmp_path)
     redis_main = tmp_path / "modules/redis/main.tf"
-    _edit(redis_main, r"referenced_security_group_id\s*=\s*var\.client_security_group_id",
-          'cidr_ipv4 = "0.0.0.0/0"')
+    _edit(redis_main, r"referenced_security_group_id\s*=\s*var\.client_security_group_id", 'cidr_ipv4 = "0.0.0.0/0"')
     header = ic.load_stack(tmp_path / "modules/redis").resources[REDIS_RULE].line
     deploy_main = deploy / "main.tf"
     call_line = ic.load_stack(deploy).modules["redis"].line
     _edit(deploy_main, r"^\s*client_security_group_id\s*=.*\n", "")
-    return {"deploy": deploy, "redis_main": redis_main, "rule_line": header, "deploy_main": deploy_main,
-            "call_line": call_line}
+    return {
+        "deploy": deploy,
+        "redis_main": redis_main,
+        "rule_line": header,
+        "deploy_main": deploy_main,
+        "call_line": call_line,
+    }
 
 
 def test_open_redis_port_is_named_by_file_and_resource(broken):
@@ -42,20 +47,26 @@ def test_open_redis_port_is_named_by_file_and_resource(broken):
     with pytest.raises(AssertionError) as failure:
         ic.assert_ingress_only_from(redis, 6379, "var.client_security_group_id")
     message = str(failure.value)
-    assert f"{broken['redis_main']}:{broken['rule_line']}: {REDIS_RULE}: ports 6379-6379/tcp open to CIDR 0.0.0.0/0" in message
+    assert (
+        f"{broken['redis_main']}:{broken['rule_line']}: {REDIS_RULE}: ports 6379-6379/tcp open to CIDR 0.0.0.0/0"
+        in message
+    )
     # Through deploy/, the same rule is named with its module address.
     everything = ic.resources(ic.load_stack(broken["deploy"]), recursive=True)
     problems = [str(p) for p in ic.open_ingress_problems(everything, [22, 6379])]
-    assert problems == [f"{broken['redis_main']}:{broken['rule_line']}: module.redis.{REDIS_RULE}: "
-                        "ports 6379-6379/tcp open to 0.0.0.0/0 (covers port 6379)"]
+    assert problems == [
+        f"{broken['redis_main']}:{broken['rule_line']}: module.redis.{REDIS_RULE}: "
+        "ports 6379-6379/tcp open to 0.0.0.0/0 (covers port 6379)"
+    ]
 
 
 def test_missing_module_input_is_named_by_file_and_module(broken):
     deploy = ic.load_stack(broken["deploy"])
     problems = [str(p) for p in deploy.module_input_problems()]
     assert len(problems) == 1
-    assert problems[0].startswith(f"{broken['deploy_main']}:{broken['call_line']}: module.redis: "
-                                  "required input 'client_security_group_id' of ")
+    assert problems[0].startswith(
+        f"{broken['deploy_main']}:{broken['call_line']}: module.redis: required input 'client_security_group_id' of "
+    )
     # The redis module no longer uses var.client_security_group_id, but still declares it: resolution is fine.
     assert deploy.unresolved() == []
 
@@ -63,8 +74,11 @@ def test_missing_module_input_is_named_by_file_and_module(broken):
 def test_unresolved_reference_is_named_by_file_and_line(broken):
     line = _edit(broken["deploy_main"], r"module\.vpc\.vpc_id", "module.network.vpc_id")
     problems = [str(p) for p in ic.load_stack(broken["deploy"]).unresolved()]
-    assert any(p.startswith(f"{broken['deploy_main']}:{line}: module.") and
-               "reference module.network.vpc_id does not resolve" in p for p in problems), problems
+    assert any(
+        p.startswith(f"{broken['deploy_main']}:{line}: module.")
+        and "reference module.network.vpc_id does not resolve" in p
+        for p in problems
+    ), problems
 
 
 def test_terraform_validate_names_the_missing_argument(terraform, broken):
@@ -89,6 +103,8 @@ def test_plan_of_open_redis_port_is_named_by_file_and_resource(terraform, aws_em
     plan = tf.plan()
     with pytest.raises(AssertionError) as failure:
         ic.assert_no_open_ingress(plan, [6379])
-    assert f"{redis_main}:{line}: module.redis.{REDIS_RULE}: ports 6379-6379/tcp open to 0.0.0.0/0" in str(failure.value)
+    assert f"{redis_main}:{line}: module.redis.{REDIS_RULE}: ports 6379-6379/tcp open to 0.0.0.0/0" in str(
+        failure.value
+    )
     with pytest.raises(AssertionError, match=rf"module\.redis\.{REDIS_RULE}: .*open to CIDR 0\.0\.0\.0/0"):
         ic.assert_ingress_only_from(plan, 6379, "module.asg.security_group_id")

@@ -21,8 +21,7 @@ ROLE_SCRIPT = {"ocr": "install-ocr-host.sh", "redis": "install-redis-host.sh"}
 
 def load_hcl(path: Path) -> dict:
     with open(path) as f:
-        return hcl2.load(f, serialization_options=SerializationOptions(strip_string_quotes=True,
-                                                                       explicit_blocks=False))
+        return hcl2.load(f, serialization_options=SerializationOptions(strip_string_quotes=True, explicit_blocks=False))
 
 
 @pytest.fixture(scope="module", params=sorted(TEMPLATES))
@@ -129,7 +128,10 @@ def test_provisioners_upload_then_provision_then_test_then_clean(template):
     assert upload["destination"] == "/tmp/provision/"
     install = steps[2][1]
     assert [local_path(p).name for p in install["scripts"]] == [
-        "install-docker.sh", "install-cloudwatch-agent.sh", ROLE_SCRIPT[role]]
+        "install-docker.sh",
+        "install-cloudwatch-agent.sh",
+        ROLE_SCRIPT[role],
+    ]
     env = dict(item.split("=", 1) for item in install["environment_vars"])
     assert env["PROVISION_DIR"] == "/tmp/provision"
     assert env["IMAGE_ROLE"] == role
@@ -243,6 +245,8 @@ def test_last_step_removes_build_leftovers(template):
     kind, cleanup = provisioners(doc)[-1]
     commands = " ; ".join(cleanup["inline"])
     assert kind == "shell" and "rm -rf /tmp/provision" in commands
-    data, logs = {"ocr": ("/var/lib/ocr-service", "/var/log/ocr-service"),
-                  "redis": ("/var/lib/ocr-redis", "/var/log/ocr-redis")}[role]
+    data, logs = {
+        "ocr": ("/var/lib/ocr-service", "/var/log/ocr-service"),
+        "redis": ("/var/lib/ocr-redis", "/var/log/ocr-redis"),
+    }[role]
     assert f"find {logs} {data} -mindepth 1 -delete" in commands

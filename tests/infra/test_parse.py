@@ -1,14 +1,15 @@
 """Check kind 1: parse every module and deploy/ with python-hcl2 (through infracheck) and check
 references, module inputs, variable declarations, README tables and the security invariants."""
+
 from __future__ import annotations
 
 import json
 import re
 
 import pytest
+from project_stacks import DEPLOY_DIR, MODULE_NAMES, MODULES_DIR, STACK_DIRS
 
 import infracheck as ic
-from project_stacks import DEPLOY_DIR, MODULE_NAMES, MODULES_DIR, STACK_DIRS
 
 IDS = [d.relative_to(d.parents[1]).as_posix() for d in STACK_DIRS]
 
@@ -71,24 +72,32 @@ def test_readme_inputs_match_variables(module_dir):
     readme = (module_dir / "README.md").read_text()
     stack = ic.load_stack(module_dir)
     rows = _table(readme, "Inputs")
-    assert all(len(r) == 5 for r in rows), f"{module_dir}/README.md: Inputs rows need 5 cells: " \
-                                           "| name | description | type | default | required |"
+    assert all(len(r) == 5 for r in rows), (
+        f"{module_dir}/README.md: Inputs rows need 5 cells: | name | description | type | default | required |"
+    )
     documented = {r[0]: r for r in rows}
     where = f"{module_dir}/README.md"
     assert set(documented) == set(stack.variables), (
-        f"{where}: Inputs table out of step with variables.tf: missing {sorted(set(stack.variables) - set(documented))}, "
-        f"extra {sorted(set(documented) - set(stack.variables))}")
+        f"{where}: Inputs table out of step with variables.tf: "
+        f"missing {sorted(set(stack.variables) - set(documented))}, "
+        f"extra {sorted(set(documented) - set(stack.variables))}"
+    )
     for var_name, block in stack.variables.items():
         _, description, vtype, default, required = documented[var_name]
         body = block.body
         assert description == body["description"], f"{where}: {var_name}: description differs from {block.where}"
-        assert _type_text(_unticked(vtype)) == _type_text(body["type"]), f"{where}: {var_name}: type differs from {block.where}"
+        assert _type_text(_unticked(vtype)) == _type_text(body["type"]), (
+            f"{where}: {var_name}: type differs from {block.where}"
+        )
         if "default" in body:
             assert required == "no" and default != "n/a", f"{where}: {var_name} has a default, so it is not required"
-            assert json.loads(_unticked(default)) == body["default"], \
+            assert json.loads(_unticked(default)) == body["default"], (
                 f"{where}: {var_name}: default {default} differs from {body['default']!r} ({block.where})"
+            )
         else:
-            assert (required, default) == ("yes", "n/a"), f"{where}: {var_name} has no default: required yes, default n/a"
+            assert (required, default) == ("yes", "n/a"), (
+                f"{where}: {var_name} has no default: required yes, default n/a"
+            )
 
 
 @pytest.mark.parametrize("module_dir", README_DIRS, ids=README_IDS)
@@ -98,10 +107,12 @@ def test_readme_outputs_match_outputs(module_dir):
     documented = {r[0]: r[1] for r in rows}
     assert set(documented) == set(stack.outputs), (
         f"{module_dir}/README.md: Outputs table out of step with outputs.tf: "
-        f"missing {sorted(set(stack.outputs) - set(documented))}, extra {sorted(set(documented) - set(stack.outputs))}")
+        f"missing {sorted(set(stack.outputs) - set(documented))}, extra {sorted(set(documented) - set(stack.outputs))}"
+    )
     for out_name, block in stack.outputs.items():
-        assert documented[out_name] == block.body.get("description"), \
+        assert documented[out_name] == block.body.get("description"), (
             f"{module_dir}/README.md: {out_name}: description differs from {block.where}"
+        )
 
 
 def test_tfvars_example_names_only_declared_variables(deploy):

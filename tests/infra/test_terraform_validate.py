@@ -1,11 +1,11 @@
 """Check kind 2: `terraform fmt -check -recursive`, then init (local provider mirror) and validate
 for every module and deploy/."""
+
 from __future__ import annotations
 
 import subprocess
 
 import pytest
-
 from project_stacks import REPO, STACK_DIRS
 
 IDS = [d.relative_to(REPO).as_posix() for d in STACK_DIRS]
@@ -14,8 +14,9 @@ IDS = [d.relative_to(REPO).as_posix() for d in STACK_DIRS]
 def test_fmt_check_recursive():
     # -check only reads: nothing in the tree is rewritten.
     dirs = [d for d in ("modules", "deploy", "examples") if (REPO / d).is_dir()]
-    result = subprocess.run(["terraform", "fmt", "-check", "-recursive", "-list=true", *dirs],
-                            cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-list=true", *dirs], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, f"terraform fmt -check: unformatted files:\n{result.stdout}{result.stderr}"
 
 

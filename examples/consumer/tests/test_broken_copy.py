@@ -1,5 +1,6 @@
 """A deliberately broken copy of the stack must fail the checks with messages naming file and resource:
 a Redis group open to 0.0.0.0/0, a module input dropped, a variable that is not declared."""
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,7 @@ import infracheck as ic
 
 STACK = Path(__file__).resolve().parents[1]
 
-OPEN_REDIS = '''
+OPEN_REDIS = """
 resource "aws_security_group" "redis" {
   name   = "${var.name}-redis"
   vpc_id = aws_vpc.this.id
@@ -23,7 +24,7 @@ resource "aws_security_group" "redis" {
     cidr_blocks = ["0.0.0.0/0"]
   }
 }
-'''
+"""
 
 
 @pytest.fixture
@@ -44,8 +45,9 @@ def test_open_redis_port_names_file_and_resource(broken):
     line = stack.resources["aws_security_group.redis"].line
     with pytest.raises(AssertionError) as failure:
         ic.assert_no_open_ingress(stack, [6379])
-    assert f"{broken / 'main.tf'}:{line}: aws_security_group.redis: ports 6379-6379/tcp open to 0.0.0.0/0" \
-        in str(failure.value)
+    assert f"{broken / 'main.tf'}:{line}: aws_security_group.redis: ports 6379-6379/tcp open to 0.0.0.0/0" in str(
+        failure.value
+    )
 
 
 def test_missing_input_and_undeclared_variable_name_file_and_block(broken):

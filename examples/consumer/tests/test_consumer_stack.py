@@ -1,5 +1,6 @@
 """A consumer's tests for its stack, written only against the installed pytest-infracheck plugin:
 parse checks, validate, plan assertions, one apply against moto_server, boto3 checks, destroy."""
+
 from __future__ import annotations
 
 import time
@@ -16,8 +17,12 @@ STACK = Path(__file__).resolve().parents[1]
 def ami_id(aws_emulator):
     """An image for the launch template: registered in the emulator, as a Packer build would."""
     image = aws_emulator.client("ec2").register_image(
-        Name="consumer-service", RootDeviceName="/dev/xvda", Architecture="x86_64",
-        VirtualizationType="hvm", BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}])
+        Name="consumer-service",
+        RootDeviceName="/dev/xvda",
+        Architecture="x86_64",
+        VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
+    )
     return image["ImageId"]
 
 
@@ -50,8 +55,9 @@ def test_plan_invariants(applied):
     ic.assert_imdsv2_required(plan)
     ic.assert_volumes_encrypted(plan)
     ic.assert_no_open_ingress(plan, [22, 8080])
-    ic.assert_ingress_only_from(plan, 8080, "module.alb.security_group_id",
-                                security_group="module.asg.aws_security_group.service")
+    ic.assert_ingress_only_from(
+        plan, 8080, "module.alb.security_group_id", security_group="module.asg.aws_security_group.service"
+    )
     ic.assert_tags_present(plan, ["Team"], types=["aws_lb", "aws_launch_template", "aws_vpc"])
     (group,) = plan.resources("aws_autoscaling_group")
     assert (group.body["min_size"], group.body["desired_capacity"]) == (1, 1)
@@ -73,13 +79,16 @@ def test_instances_in_service_behind_the_alb_group(applied, aws_client):
     deadline = time.monotonic() + 60
     while True:
         (group,) = autoscaling.describe_auto_scaling_groups(
-            AutoScalingGroupNames=[tf.output("autoscaling_group_name")])["AutoScalingGroups"]
+            AutoScalingGroupNames=[tf.output("autoscaling_group_name")]
+        )["AutoScalingGroups"]
         if [i for i in group["Instances"] if i["LifecycleState"] == "InService"] or time.monotonic() > deadline:
             break
         time.sleep(2)
     assert [i["LifecycleState"] for i in group["Instances"]] == ["InService"]
     rules = aws_client("ec2").describe_security_group_rules(
-        Filters=[{"Name": "group-id", "Values": [tf.output("service_security_group_id")]}])["SecurityGroupRules"]
+        Filters=[{"Name": "group-id", "Values": [tf.output("service_security_group_id")]}]
+    )["SecurityGroupRules"]
     ingress = [r for r in rules if not r["IsEgress"]]
-    assert [(r["FromPort"], r["ReferencedGroupInfo"]["GroupId"]) for r in ingress] == \
-        [(8080, tf.output("alb_security_group_id"))]
+    assert [(r["FromPort"], r["ReferencedGroupInfo"]["GroupId"]) for r in ingress] == [
+        (8080, tf.output("alb_security_group_id"))
+    ]

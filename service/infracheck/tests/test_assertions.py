@@ -1,4 +1,5 @@
 """Invariant helpers on parsed HCL: each failure names the file, line and resource."""
+
 import pytest
 
 import infracheck as ic
@@ -19,8 +20,10 @@ def test_ingress_from_another_group_fails(stacks):
     with pytest.raises(AssertionError) as failure:
         ic.assert_ingress_only_from(module, 8080, "aws_security_group.web")
     main = stacks / "modules/web_sg/main.tf"
-    assert f"{main}:45: aws_vpc_security_group_ingress_rule.web_from_client: ports 8080-8080/tcp " \
-           "reachable from ${aws_security_group.client.id}; only aws_security_group.web is allowed" in str(failure.value)
+    assert (
+        f"{main}:45: aws_vpc_security_group_ingress_rule.web_from_client: ports 8080-8080/tcp "
+        "reachable from ${aws_security_group.client.id}; only aws_security_group.web is allowed" in str(failure.value)
+    )
 
 
 def test_open_redis_port_is_reported(stacks):
@@ -28,12 +31,15 @@ def test_open_redis_port_is_reported(stacks):
     main = stacks / "broken/main.tf"
     with pytest.raises(AssertionError) as failure:
         ic.assert_no_open_ingress(broken, [22, 6379])
-    assert f"{main}:2: aws_security_group.redis: ports 6379-6379/tcp open to 0.0.0.0/0 (covers port 6379)" \
-        in str(failure.value)
+    assert f"{main}:2: aws_security_group.redis: ports 6379-6379/tcp open to 0.0.0.0/0 (covers port 6379)" in str(
+        failure.value
+    )
     assert "covers port 22" not in str(failure.value)
     problems = [str(p) for p in ic.ingress_only_from_problems(broken, 6379, "var.service_security_group_id")]
-    assert problems == [f"{main}:2: aws_security_group.redis: ports 6379-6379/tcp open to CIDR 0.0.0.0/0; "
-                        "port 6379 must only be reachable from security group var.service_security_group_id"]
+    assert problems == [
+        f"{main}:2: aws_security_group.redis: ports 6379-6379/tcp open to CIDR 0.0.0.0/0; "
+        "port 6379 must only be reachable from security group var.service_security_group_id"
+    ]
 
 
 def test_launch_template_without_imdsv2_or_encryption(stacks):
@@ -41,15 +47,17 @@ def test_launch_template_without_imdsv2_or_encryption(stacks):
     main = stacks / "broken/main.tf"
     assert [str(p) for p in ic.imdsv2_problems(broken)] == [
         f"{main}:13: aws_launch_template.app: IMDSv2 not required (metadata_options.http_tokens = None, "
-        'want "required")']
+        'want "required")'
+    ]
     assert [str(p) for p in ic.encryption_problems(broken)] == [
-        f"{main}:13: aws_launch_template.app: no block_device_mappings: root volume encryption is left to the AMI"]
+        f"{main}:13: aws_launch_template.app: no block_device_mappings: root volume encryption is left to the AMI"
+    ]
     with pytest.raises(AssertionError, match="aws_launch_template.app: sets no tags"):
         ic.assert_tags_present(broken)
 
 
 def test_good_launch_template_and_target_group(tmp_path):
-    (tmp_path / "main.tf").write_text('''
+    (tmp_path / "main.tf").write_text("""
 variable "path" {
   type        = string
   description = "Health check path."
@@ -76,18 +84,21 @@ resource "aws_lb_target_group" "other" {
     path = "/"
   }
 }
-''')
+""")
     stack = load_stack(tmp_path)
     ic.assert_imdsv2_required(stack)
     ic.assert_volumes_encrypted(stack)
     ic.assert_health_check_path(stack, "/health", target_group="aws_lb_target_group.app")
-    with pytest.raises(AssertionError, match=r"main.tf:23: aws_lb_target_group.other: health check path is '/', "
-                                             r"want '/health'"):
+    with pytest.raises(
+        AssertionError,
+        match=r"main.tf:23: aws_lb_target_group.other: health check path is '/', "
+        r"want '/health'",
+    ):
         ic.assert_health_check_path(stack, "/health")
 
 
 def test_for_each_rules_are_matched_through_their_collection(tmp_path):
-    (tmp_path / "main.tf").write_text('''
+    (tmp_path / "main.tf").write_text("""
 resource "aws_vpc_security_group_ingress_rule" "redis" {
   for_each                     = toset(var.client_security_group_ids)
   security_group_id            = aws_security_group.redis.id
@@ -96,7 +107,7 @@ resource "aws_vpc_security_group_ingress_rule" "redis" {
   from_port                    = 6379
   to_port                      = 6379
 }
-''')
+""")
     stack = load_stack(tmp_path)
     ic.assert_ingress_only_from(stack, 6379, "var.client_security_group_ids", security_group="aws_security_group.redis")
     with pytest.raises(AssertionError, match="only var.other is allowed"):

@@ -1,4 +1,5 @@
 """testinfra through chroot, on a tiny root filesystem made of the host's dash and libc."""
+
 import os
 import shutil
 import subprocess

@@ -1,4 +1,5 @@
 """The emulator and terraform fixtures: a real apply of a tiny stack against moto_server."""
+
 import json
 import os
 import subprocess
@@ -19,8 +20,11 @@ def test_plan_apply_and_boto3(terraform, aws_client, stacks):
     assert tf.validate()["valid"]
     plan = tf.plan()
     assert sorted(plan.addresses()) == [
-        "module.web.aws_security_group.client", "module.web.aws_security_group.web", "module.web.aws_vpc.this",
-        "module.web.aws_vpc_security_group_ingress_rule.web_from_client"]
+        "module.web.aws_security_group.client",
+        "module.web.aws_security_group.web",
+        "module.web.aws_vpc.this",
+        "module.web.aws_vpc_security_group_ingress_rule.web_from_client",
+    ]
     # Unknown ids are replaced by their references, so group identity is checked before apply.
     ic.assert_ingress_only_from(plan, 8080, "aws_security_group.client")
     with pytest.raises(AssertionError, match=r"web_sg/main.tf:45: module.web.aws_vpc_security_group_ingress_rule"):
@@ -28,8 +32,9 @@ def test_plan_apply_and_boto3(terraform, aws_client, stacks):
     ic.assert_tags_present(plan, ["Project"], types=["aws_vpc"])
     tf.apply()
     web, client = tf.output("web_security_group_id"), tf.output("client_security_group_id")
-    rules = aws_client("ec2").describe_security_group_rules(
-        Filters=[{"Name": "group-id", "Values": [web]}])["SecurityGroupRules"]
+    rules = aws_client("ec2").describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [web]}])[
+        "SecurityGroupRules"
+    ]
     ingress = [r for r in rules if not r["IsEgress"]]
     assert [(r["FromPort"], r["ReferencedGroupInfo"]["GroupId"]) for r in ingress] == [(8080, client)]
     # The provider override targets the emulator's region, whatever the stack's default says.
@@ -39,7 +44,9 @@ def test_plan_apply_and_boto3(terraform, aws_client, stacks):
 def test_validate_failure_names_file_and_line(terraform, stacks):
     tf = terraform(stacks / "broken", emulator=False)
     tf.init()
-    with pytest.raises(ic.TerraformError, match=r"main.tf:24: error: Missing required argument: The argument \"name\" is required"):
+    with pytest.raises(
+        ic.TerraformError, match=r"main.tf:24: error: Missing required argument: The argument \"name\" is required"
+    ):
         tf.validate()
 
 
@@ -64,7 +71,8 @@ def test_failing_test_still_destroys_and_leaves_nothing(pytester, stacks):
     """Terratest's `defer terraform.Destroy`: a test failing after apply still gets its resources destroyed,
     and neither moto, terraform nor temp state outlive the session."""
     record = pytester.path / "record.json"
-    pytester.makeconftest(textwrap.dedent(f"""
+    pytester.makeconftest(
+        textwrap.dedent(f"""
         import json, os, pytest
 
         @pytest.fixture(scope="session")
@@ -76,8 +84,10 @@ def test_failing_test_still_destroys_and_leaves_nothing(pytester, stacks):
             data = json.load(open({str(record)!r}))
             data["vpcs_after_teardown"] = len(vpcs)
             json.dump(data, open({str(record)!r}, "w"))
-    """))
-    pytester.makepyfile(test_inner=textwrap.dedent(f"""
+    """)
+    )
+    pytester.makepyfile(
+        test_inner=textwrap.dedent(f"""
         import json, os
 
         def test_applies_then_fails(survivors, aws_emulator, terraform_env, terraform):
@@ -90,7 +100,8 @@ def test_failing_test_still_destroys_and_leaves_nothing(pytester, stacks):
                            Filters=[{{"Name": "tag:Project", "Values": ["infracheck-selftest"]}}])["Vpcs"])}},
                       open({str(record)!r}, "w"))
             assert False, "deliberate failure after apply"
-    """))
+    """)
+    )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:timeout")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*deliberate failure after apply*"])
@@ -119,15 +130,21 @@ def test_timeout_stops_the_whole_process_group(tmp_path):
 def test_emulator_dies_with_a_killed_session(pytester):
     """pytest killed outright (no teardown at all): moto_server must not run on as an orphan."""
     record = pytester.path / "pid"
-    pytester.makepyfile(test_inner=textwrap.dedent(f"""
+    pytester.makepyfile(
+        test_inner=textwrap.dedent(f"""
         import time
 
         def test_hangs(aws_emulator):
             open({str(record)!r}, "w").write(str(aws_emulator.process.pid))
             time.sleep(120)
-    """))
-    inner = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:timeout"],
-                             cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """)
+    )
+    inner = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:timeout"],
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):
             if record.exists() and record.read_text():

@@ -35,8 +35,12 @@ ROLES = ("ocr", "redis")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--image-role", choices=ROLES, default=os.environ.get("IMAGE_ROLE"),
-                     help="the image the host was built from (ocr or redis); env IMAGE_ROLE")
+    parser.addoption(
+        "--image-role",
+        choices=ROLES,
+        default=os.environ.get("IMAGE_ROLE"),
+        help="the image the host was built from (ocr or redis); env IMAGE_ROLE",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -109,9 +113,19 @@ class ChrootProcess:
         self.log_path = log_path
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
-                ["chroot", f"--userspec={user}", str(root), "env", "-i",
-                 *(f"{k}={v}" for k, v in env.items()), *command],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    "chroot",
+                    f"--userspec={user}",
+                    str(root),
+                    "env",
+                    "-i",
+                    *(f"{k}={v}" for k, v in env.items()),
+                    *command,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
@@ -161,8 +175,12 @@ def ssm(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1",
-                                   "-p", str(port)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -173,8 +191,13 @@ def ssm(tmp_path_factory):
                 assert server.poll() is None and time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
         endpoint = f"http://127.0.0.1:{port}"
-        client = boto3.client("ssm", region_name="us-east-1", endpoint_url=endpoint,
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = boto3.client(
+            "ssm",
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         yield endpoint, client
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -191,11 +214,28 @@ def fetch_secrets(mounted_rootfs, ssm):
         work = mounted_rootfs / "tmp/fetch-test"
         work.mkdir(exist_ok=True)
         (work / "ssm-parameters").write_text(parameters)
-        env = {"PATH": rootfs_build.CHROOT_PATH, "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "SSM_ENDPOINT_URL": endpoint}
-        return subprocess.run(["chroot", str(mounted_rootfs), "env", "-i", *(f"{k}={v}" for k, v in env.items()),
-                               "/usr/local/libexec/ocr-image/fetch-ssm-secrets", *options,
-                               "/tmp/fetch-test/ssm-parameters", out_path], capture_output=True, text=True)
+        env = {
+            "PATH": rootfs_build.CHROOT_PATH,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "SSM_ENDPOINT_URL": endpoint,
+        }
+        return subprocess.run(
+            [
+                "chroot",
+                str(mounted_rootfs),
+                "env",
+                "-i",
+                *(f"{k}={v}" for k, v in env.items()),
+                "/usr/local/libexec/ocr-image/fetch-ssm-secrets",
+                *options,
+                "/tmp/fetch-test/ssm-parameters",
+                out_path,
+            ],
+            capture_output=True,
+            text=True,
+        )
 
     yield run
     shutil.rmtree(mounted_rootfs / "tmp/fetch-test", ignore_errors=True)

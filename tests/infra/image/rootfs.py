@@ -56,8 +56,10 @@ STEPS: dict[str, list[tuple[list[str], dict[str, str]]]] = {
     "redis": [
         (["install-docker.sh"], {}),
         (["install-cloudwatch-agent.sh"], {"IMAGE_ROLE": "redis"}),
-        (["install-redis-host.sh"], {"REDIS_IMAGE": REDIS_IMAGE, "REDIS_MAXMEMORY": REDIS_MAXMEMORY,
-                                     "IMAGE_VERSION": "image-test"}),
+        (
+            ["install-redis-host.sh"],
+            {"REDIS_IMAGE": REDIS_IMAGE, "REDIS_MAXMEMORY": REDIS_MAXMEMORY, "IMAGE_VERSION": "image-test"},
+        ),
     ],
 }
 # What the tests need in a rootfs beyond the image itself: a redis-server binary to start with the
@@ -98,6 +100,7 @@ def role_key() -> str:
 
 
 # --- mounts -----------------------------------------------------------------------------------
+
 
 def _mount_points_under(path: Path) -> list[str]:
     points = []
@@ -144,13 +147,19 @@ def remove_tree(path: Path) -> None:
 
 # --- running things inside ----------------------------------------------------------------------
 
+
 def chroot_env(**extra: str) -> dict[str, str]:
     """A clean environment: host variables such as PIP_CERT or REQUESTS_CA_BUNDLE may name files the
     rootfs lacks; the rootfs's own CA bundle (with the host's extra CAs) serves pip and apt."""
-    env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8",
-           "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
-           "REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_DEFAULT_TIMEOUT": "120"}
+    env = {
+        "PATH": CHROOT_PATH,
+        "HOME": "/root",
+        "LANG": "C.UTF-8",
+        "PIP_CERT": "/etc/ssl/certs/ca-certificates.crt",
+        "REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_DEFAULT_TIMEOUT": "120",
+    }
     env.update(extra)
     return env
 
@@ -161,8 +170,11 @@ def in_chroot(root: Path, args: list[str], env: dict[str, str] | None = None) ->
 
 def run_step(root: Path, script: list[str], env: dict[str, str]) -> None:
     log(f"{root.name}: {' '.join(script)}")
-    in_chroot(root, ["bash", f"{PROVISION_DIR}/scripts/{script[0]}", *script[1:]],
-              chroot_env(PROVISION_DIR=PROVISION_DIR, **env))
+    in_chroot(
+        root,
+        ["bash", f"{PROVISION_DIR}/scripts/{script[0]}", *script[1:]],
+        chroot_env(PROVISION_DIR=PROVISION_DIR, **env),
+    )
 
 
 def copy_provisioning(root: Path) -> None:
@@ -182,6 +194,7 @@ def provision(root: Path, role: str) -> None:
 
 
 # --- building -----------------------------------------------------------------------------------
+
 
 def _prepare(root: Path) -> None:
     """Makes a fresh rootfs usable offline from services: daemons never start during package
@@ -204,8 +217,11 @@ def build_base() -> Path:
     remove_tree(tmp)
     log(f"debootstrap {SUITE} (minbase) into {base}")
     started = time.monotonic()
-    subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE,
-                    str(tmp), MIRROR], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE, str(tmp), MIRROR],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     _prepare(tmp)
     with mounted(tmp):
         in_chroot(tmp, ["update-ca-certificates"])
@@ -231,9 +247,16 @@ def build_role(role: str, base: Path) -> Path:
     with mounted(tmp):
         provision(tmp, role)
         if HARNESS_PACKAGES[role]:
-            in_chroot(tmp, ["bash", "-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
-                            f"apt-get install -y -qq --no-install-recommends {' '.join(HARNESS_PACKAGES[role])} "
-                            ">/dev/null"])
+            in_chroot(
+                tmp,
+                [
+                    "bash",
+                    "-c",
+                    "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                    f"apt-get install -y -qq --no-install-recommends {' '.join(HARNESS_PACKAGES[role])} "
+                    ">/dev/null",
+                ],
+            )
         if role == "redis":
             (tmp / "usr/local/bin/redis-server").symlink_to("/usr/bin/redis-check-rdb")
         if role == "ocr":
@@ -252,11 +275,15 @@ def install_service(root: Path) -> None:
     for name in ("pyproject.toml", "README.md"):
         if (REPO / name).exists():
             shutil.copy2(REPO / name, src / name)
-    shutil.copytree(REPO / "service", src / "service",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
+    shutil.copytree(
+        REPO / "service", src / "service", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
+    )
     log(f"{root.name}: install-ocr-runtime.sh app {SERVICE_SRC}")
-    in_chroot(root, ["bash", f"{PROVISION_DIR}/scripts/install-ocr-runtime.sh", "app", SERVICE_SRC],
-              chroot_env(PROVISION_DIR=PROVISION_DIR))
+    in_chroot(
+        root,
+        ["bash", f"{PROVISION_DIR}/scripts/install-ocr-runtime.sh", "app", SERVICE_SRC],
+        chroot_env(PROVISION_DIR=PROVISION_DIR),
+    )
 
 
 @contextlib.contextmanager

@@ -87,8 +87,10 @@ def test_agent_config_ships_the_app_log_and_container_logs(host, agent_config, i
 
 
 def test_agent_unit_enabled(host):
-    units = ["/etc/systemd/system/amazon-cloudwatch-agent.service",
-             "/usr/lib/systemd/system/amazon-cloudwatch-agent.service"]
+    units = [
+        "/etc/systemd/system/amazon-cloudwatch-agent.service",
+        "/usr/lib/systemd/system/amazon-cloudwatch-agent.service",
+    ]
     assert any(host.file(path).exists for path in units)
     assert host.service("amazon-cloudwatch-agent").is_enabled
 
@@ -143,8 +145,13 @@ def test_unit_logs_are_rotated(host, image_role):
 
 # What provisioning writes, compared before and after a second run.
 SNAPSHOT_TREES = ["/etc", "/usr/local", "/opt/aws"]
-SNAPSHOT_ENTRIES = ["/var/lib/ocr-service", "/var/log/ocr-service", "/opt/ocr-service",
-                    "/var/lib/ocr-redis", "/var/log/ocr-redis"]
+SNAPSHOT_ENTRIES = [
+    "/var/lib/ocr-service",
+    "/var/log/ocr-service",
+    "/opt/ocr-service",
+    "/var/lib/ocr-redis",
+    "/var/log/ocr-redis",
+]
 
 
 @pytest.mark.rootfs_only("re-runs the provisioning scripts inside the rootfs")
@@ -162,8 +169,10 @@ FETCH = "runs the image's fetch-ssm-secrets inside the rootfs against moto's SSM
 @pytest.mark.rootfs_only(FETCH)
 def test_secret_fetch_writes_ssm_values_privately(ssm, fetch_secrets, mounted_rootfs):
     _, client = ssm
-    values = {"MONGO_CONNECTION_STRING": "mongodb://ocr:p@ss=w0rd@db.internal:27017/ocr?tls=true",
-              "REDIS_PASSWORD": "s3cret with spaces"}
+    values = {
+        "MONGO_CONNECTION_STRING": "mongodb://ocr:p@ss=w0rd@db.internal:27017/ocr?tls=true",
+        "REDIS_PASSWORD": "s3cret with spaces",
+    }
     for key, value in values.items():
         client.put_parameter(Name=f"/image-test/{key}", Value=value, Type="SecureString", Overwrite=True)
     parameters = "# VARIABLE=parameter\n" + "".join(f"{key}=/image-test/{key}\n" for key in values)

@@ -50,16 +50,21 @@ def test_image_reference_recorded_for_the_unit(host):
 def test_unit_runs_the_service_container(host):
     unit = parse_unit(host.file(UNIT).content_string)
     service = unit["Service"]
-    assert service["EnvironmentFile"] == ["/etc/ocr-service/image.env", "/etc/ocr-service/defaults.env",
-                                          "-/etc/ocr-service/service.env"]
-    assert service["ExecStartPre"][0].split()[1:] == ["/etc/ocr-service/ssm-parameters",
-                                                      "/run/ocr-service/secrets.env"]
+    assert service["EnvironmentFile"] == [
+        "/etc/ocr-service/image.env",
+        "/etc/ocr-service/defaults.env",
+        "-/etc/ocr-service/service.env",
+    ]
+    assert service["ExecStartPre"][0].split()[1:] == ["/etc/ocr-service/ssm-parameters", "/run/ocr-service/secrets.env"]
     run = service["ExecStart"][0].split()
     assert run[:3] == ["/usr/bin/docker", "run", "--rm"]
     # Later env files win: defaults, then user data's settings, then the secrets.
     env_files = [run[i + 1] for i, arg in enumerate(run) if arg == "--env-file"]
-    assert env_files == ["/etc/ocr-service/defaults.env", "/etc/ocr-service/service.env",
-                         "/run/ocr-service/secrets.env"]
+    assert env_files == [
+        "/etc/ocr-service/defaults.env",
+        "/etc/ocr-service/service.env",
+        "/run/ocr-service/secrets.env",
+    ]
     assert "${PORT}:${PORT}" in run
     assert "/var/lib/ocr-service:/var/lib/ocr-service" in run
     assert run[-2:] == ["${OCR_IMAGE}", "serve"]
@@ -143,8 +148,15 @@ def service_in_rootfs(start_in_rootfs, mounted_rootfs):
     """`ocr-service serve` inside the rootfs as the service user, with the Dockerfile's environment."""
     port = free_port()
     env = dict(DockerfileParser(str(REPO / "Dockerfile")).envs)
-    env.update({"PATH": f"/opt/ocr-service/venv/bin:{rootfs_build.CHROOT_PATH}", "HOME": "/var/lib/ocr-service",
-                "HOST": "127.0.0.1", "PORT": str(port), "OCR_WORKERS": "1"})
+    env.update(
+        {
+            "PATH": f"/opt/ocr-service/venv/bin:{rootfs_build.CHROOT_PATH}",
+            "HOME": "/var/lib/ocr-service",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "OCR_WORKERS": "1",
+        }
+    )
     proc = start_in_rootfs(["ocr-service", "serve"], env, user=f"{SERVICE_UID}:{SERVICE_UID}")
     proc.wait_for_port(port, timeout=60)
     return f"http://127.0.0.1:{port}", proc
@@ -157,8 +169,7 @@ def test_service_answers_health_and_ocrs_a_pdf(service_in_rootfs):
         health = client.get("/health")
         assert health.status_code == 200, health.text
         pdf = sample_pdf("Invoice 4711 total due")
-        accepted = client.post("/extract", files={"file": ("scan.pdf", pdf, "application/pdf")},
-                               data={"mode": "ocr"})
+        accepted = client.post("/extract", files={"file": ("scan.pdf", pdf, "application/pdf")}, data={"mode": "ocr"})
         assert accepted.status_code == 202, accepted.text
         document_id = accepted.json()["document_id"]
         deadline = time.monotonic() + 90

@@ -71,8 +71,14 @@ def test_unit_runs_redis_in_its_container(host):
     service = parse_unit(host.file(UNIT).content_string)["Service"]
     assert service["Environment"] == ["REDIS_PORT=6379"]  # host port; user data may override it
     fetch = service["ExecStartPre"][0].split()
-    assert fetch[1:] == ["--format", "redis-conf", "--owner", f"{REDIS_UID}:{REDIS_UID}",
-                         "/etc/ocr-redis/ssm-parameters", SECRETS]
+    assert fetch[1:] == [
+        "--format",
+        "redis-conf",
+        "--owner",
+        f"{REDIS_UID}:{REDIS_UID}",
+        "/etc/ocr-redis/ssm-parameters",
+        SECRETS,
+    ]
     run = service["ExecStart"][0].split()
     assert run[:3] == ["/usr/bin/docker", "run", "--rm"]
     assert run[run.index("--user") + 1] == f"{REDIS_UID}:{REDIS_UID}"
@@ -88,16 +94,21 @@ def test_redis_container_with_the_provisioned_config(host):
     image = parse_env(host.file("/etc/ocr-redis/image.env").content_string)["REDIS_IMAGE"]
     secrets_dir = host.run("mktemp -d").stdout.strip()
     try:
-        host.run(f"printf 'requirepass \"image-test\"\\n' > {secrets_dir}/secrets.conf && "
-                 f"chown -R {REDIS_UID}:{REDIS_UID} {secrets_dir}")
-        started = host.run(f"docker run -d --rm --name ocr-redis-image-test --user {REDIS_UID}:{REDIS_UID} "
-                           f"-v /etc/ocr-redis:/etc/ocr-redis:ro -v {secrets_dir}:/run/ocr-redis:ro "
-                           f"--tmpfs /data:uid={REDIS_UID} "
-                           f"{image} redis-server {CONF}")
+        host.run(
+            f"printf 'requirepass \"image-test\"\\n' > {secrets_dir}/secrets.conf && "
+            f"chown -R {REDIS_UID}:{REDIS_UID} {secrets_dir}"
+        )
+        started = host.run(
+            f"docker run -d --rm --name ocr-redis-image-test --user {REDIS_UID}:{REDIS_UID} "
+            f"-v /etc/ocr-redis:/etc/ocr-redis:ro -v {secrets_dir}:/run/ocr-redis:ro "
+            f"--tmpfs /data:uid={REDIS_UID} "
+            f"{image} redis-server {CONF}"
+        )
         assert started.rc == 0, started.stderr
         time.sleep(2)
-        policy = host.run("docker exec ocr-redis-image-test redis-cli -a image-test --no-auth-warning "
-                          "config get maxmemory-policy")
+        policy = host.run(
+            "docker exec ocr-redis-image-test redis-cli -a image-test --no-auth-warning config get maxmemory-policy"
+        )
         assert policy.stdout.split()[-1] in ("volatile-lru", "volatile-lfu", "volatile-ttl", "noeviction")
     finally:
         host.run("docker rm -f ocr-redis-image-test")
@@ -105,6 +116,7 @@ def test_redis_container_with_the_provisioned_config(host):
 
 
 # --- redis-server inside the rootfs with the provisioned config ---------------------------------
+
 
 @pytest.fixture
 def redis_layout(mounted_rootfs):
@@ -125,8 +137,11 @@ def redis_layout(mounted_rootfs):
 def start_redis(start_in_rootfs) -> int:
     """redis-server as uid 999 with the provisioned /etc/ocr-redis/redis.conf; returns its port."""
     port = free_port()
-    proc = start_in_rootfs(["redis-server", CONF, "--port", str(port), "--bind", "127.0.0.1"],
-                           {"PATH": rootfs_build.CHROOT_PATH}, user=f"{REDIS_UID}:{REDIS_UID}")
+    proc = start_in_rootfs(
+        ["redis-server", CONF, "--port", str(port), "--bind", "127.0.0.1"],
+        {"PATH": rootfs_build.CHROOT_PATH},
+        user=f"{REDIS_UID}:{REDIS_UID}",
+    )
     proc.wait_for_port(port, timeout=20)
     return port
 
@@ -159,8 +174,7 @@ def raw_command(port: int, *commands: str) -> list[str]:
 @pytest.mark.rootfs_only(ROOTFS_REDIS)
 def test_redis_requires_the_password(redis_in_rootfs):
     port, password, _ = redis_in_rootfs
-    unauthenticated, wrong, right, ping = raw_command(port, "PING", "AUTH not-the-password",
-                                                      f"AUTH {password}", "PING")
+    unauthenticated, wrong, right, ping = raw_command(port, "PING", "AUTH not-the-password", f"AUTH {password}", "PING")
     assert unauthenticated.startswith("-NOAUTH")
     assert wrong.startswith("-WRONGPASS")
     assert (right, ping) == ("+OK", "+PONG")
@@ -209,10 +223,15 @@ FETCH = "runs the image's fetch-ssm-secrets inside the rootfs against moto's SSM
 def test_password_from_ssm_reaches_redis(ssm, fetch_secrets, redis_layout, start_in_rootfs):
     _, client = ssm
     password = f'p"a\\ss word {secrets.token_hex(4)}'  # quotes, a backslash, a space
-    client.put_parameter(Name="/image-test/redis-password", Value=password, Type="SecureString",
-                         Overwrite=True)
-    fetched = fetch_secrets("REDIS_PASSWORD=/image-test/redis-password\n", SECRETS,
-                            "--format", "redis-conf", "--owner", f"{REDIS_UID}:{REDIS_UID}")
+    client.put_parameter(Name="/image-test/redis-password", Value=password, Type="SecureString", Overwrite=True)
+    fetched = fetch_secrets(
+        "REDIS_PASSWORD=/image-test/redis-password\n",
+        SECRETS,
+        "--format",
+        "redis-conf",
+        "--owner",
+        f"{REDIS_UID}:{REDIS_UID}",
+    )
     assert fetched.returncode == 0, fetched.stderr
     secrets_file = (redis_layout / SECRETS.lstrip("/")).stat()
     assert (secrets_file.st_mode & 0o777, secrets_file.st_uid) == (0o600, REDIS_UID)

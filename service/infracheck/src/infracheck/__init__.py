@@ -1,4 +1,5 @@
 """Terratest-style checks for Terraform stacks in Python: see docs/infracheck.md."""
+
 from .assertions import (
     assert_health_check_path,
     assert_imdsv2_required,
@@ -22,10 +23,33 @@ from .plan import Plan, Resource
 from .terraform import Terraform, TerraformError, plugin_dir, working_copy
 
 __all__ = [
-    "Block", "HclError", "MotoServer", "Plan", "Problem", "Reference", "Resource", "Stack", "Terraform",
-    "TerraformError", "assert_health_check_path", "assert_imdsv2_required", "assert_ingress_only_from",
-    "assert_no_open_ingress", "assert_tags_present", "assert_volumes_encrypted", "chroot_host",
-    "encryption_problems", "health_check_problems", "imdsv2_problems", "ingress_only_from_problems",
-    "ingress_rules", "load_stack", "open_ingress_problems", "plugin_dir", "resources", "ssh_host",
-    "tag_problems", "working_copy",
+    "Block",
+    "HclError",
+    "MotoServer",
+    "Plan",
+    "Problem",
+    "Reference",
+    "Resource",
+    "Stack",
+    "Terraform",
+    "TerraformError",
+    "assert_health_check_path",
+    "assert_imdsv2_required",
+    "assert_ingress_only_from",
+    "assert_no_open_ingress",
+    "assert_tags_present",
+    "assert_volumes_encrypted",
+    "chroot_host",
+    "encryption_problems",
+    "health_check_problems",
+    "imdsv2_problems",
+    "ingress_only_from_problems",
+    "ingress_rules",
+    "load_stack",
+    "open_ingress_problems",
+    "plugin_dir",
+    "resources",
+    "ssh_host",
+    "tag_problems",
+    "working_copy",
 ]

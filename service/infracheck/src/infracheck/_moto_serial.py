@@ -6,6 +6,7 @@ then loses a write (seen: "revoking default IPv4 egress rule ... InvalidPermissi
 single-threaded server would stall on any idle keep-alive connection), but requests take turns
 through one lock; each takes milliseconds, so the cost is not noticeable.
 """
+
 import sys
 import threading
 

@@ -3,11 +3,13 @@
 Each `assert_*` raises AssertionError listing every offender as `file:line: address: what is wrong`;
 each has a `find_*`/`*_problems` twin returning the list, for tests that expect a failure.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .hcl import Problem, Stack, format_problems
 from .plan import Plan, Resource
@@ -18,12 +20,32 @@ _SG_REF = re.compile(r"aws_security_group\.[A-Za-z_][\w-]*")
 
 # Resource types that carry `tags` in the AWS provider and that stacks of this kind use.
 TAGGABLE = {
-    "aws_vpc", "aws_subnet", "aws_internet_gateway", "aws_nat_gateway", "aws_eip", "aws_route_table",
-    "aws_security_group", "aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule",
-    "aws_lb", "aws_lb_target_group", "aws_lb_listener", "aws_launch_template", "aws_instance",
-    "aws_ebs_volume", "aws_cloudwatch_metric_alarm", "aws_cloudwatch_log_group", "aws_iam_role",
-    "aws_iam_policy", "aws_iam_instance_profile", "aws_sns_topic", "aws_ssm_parameter", "aws_flow_log",
-    "aws_s3_bucket", "aws_kms_key", "aws_autoscaling_group",
+    "aws_vpc",
+    "aws_subnet",
+    "aws_internet_gateway",
+    "aws_nat_gateway",
+    "aws_eip",
+    "aws_route_table",
+    "aws_security_group",
+    "aws_vpc_security_group_ingress_rule",
+    "aws_vpc_security_group_egress_rule",
+    "aws_lb",
+    "aws_lb_target_group",
+    "aws_lb_listener",
+    "aws_launch_template",
+    "aws_instance",
+    "aws_ebs_volume",
+    "aws_cloudwatch_metric_alarm",
+    "aws_cloudwatch_log_group",
+    "aws_iam_role",
+    "aws_iam_policy",
+    "aws_iam_instance_profile",
+    "aws_sns_topic",
+    "aws_ssm_parameter",
+    "aws_flow_log",
+    "aws_s3_bucket",
+    "aws_kms_key",
+    "aws_autoscaling_group",
 }
 
 
@@ -32,9 +54,13 @@ def resources(target: Stack | Plan | Iterable[Resource], *types: str, recursive:
     if isinstance(target, Plan):
         return target.resources(*types)
     if isinstance(target, Stack):
-        found = [Resource(b.address, b.type, _resolve_vars(target, b.body or {}), b.file, b.line,
-                          (b.body or {}).get("for_each"))
-                 for b in target.resources.values() if not types or b.type in types]
+        found = [
+            Resource(
+                b.address, b.type, _resolve_vars(target, b.body or {}), b.file, b.line, (b.body or {}).get("for_each")
+            )
+            for b in target.resources.values()
+            if not types or b.type in types
+        ]
         if recursive:
             for name in target.modules:
                 if target.module_dir(name) is not None:
@@ -130,37 +156,61 @@ def _each(res: Resource, value: Any) -> Any:
 def ingress_rules(target: Stack | Plan | Iterable[Resource]) -> list[IngressRule]:
     """Ingress rules from inline `ingress` blocks, aws_security_group_rule and aws_vpc_security_group_ingress_rule."""
     rules = []
-    for res in resources(target, "aws_security_group", "aws_security_group_rule",
-                         "aws_vpc_security_group_ingress_rule"):
+    for res in resources(
+        target, "aws_security_group", "aws_security_group_rule", "aws_vpc_security_group_ingress_rule"
+    ):
         body = res.body
         if res.type == "aws_security_group":
             blocks = list(_as_list(body.get("ingress")))
             for dyn in _as_list(body.get("dynamic")):
                 if isinstance(dyn, dict) and "ingress" in dyn:
-                    blocks += [dict(c, _for_each=dyn["ingress"].get("for_each"))
-                               for c in _as_list(dyn["ingress"].get("content"))]
+                    blocks += [
+                        dict(c, _for_each=dyn["ingress"].get("for_each"))
+                        for c in _as_list(dyn["ingress"].get("content"))
+                    ]
             for block in blocks:
                 if not isinstance(block, dict):
                     continue
                 sources = _as_list(block.get("security_groups")) + (["self"] if _truthy(block.get("self")) else [])
-                rules.append(IngressRule(res, res.address, block.get("from_port"),
-                                         block.get("to_port"), block.get("protocol"),
-                                         _as_list(block.get("cidr_blocks")) + _as_list(block.get("ipv6_cidr_blocks")),
-                                         sources))
+                rules.append(
+                    IngressRule(
+                        res,
+                        res.address,
+                        block.get("from_port"),
+                        block.get("to_port"),
+                        block.get("protocol"),
+                        _as_list(block.get("cidr_blocks")) + _as_list(block.get("ipv6_cidr_blocks")),
+                        sources,
+                    )
+                )
         elif res.type == "aws_security_group_rule":
             if body.get("type") != "ingress":
                 continue
             sources = _as_list(body.get("source_security_group_id")) + (["self"] if _truthy(body.get("self")) else [])
-            rules.append(IngressRule(res, _group_of(body.get("security_group_id")), body.get("from_port"),
-                                     body.get("to_port"), body.get("protocol"),
-                                     _as_list(body.get("cidr_blocks")) + _as_list(body.get("ipv6_cidr_blocks")),
-                                     [_each(res, s) for s in sources]))
+            rules.append(
+                IngressRule(
+                    res,
+                    _group_of(body.get("security_group_id")),
+                    body.get("from_port"),
+                    body.get("to_port"),
+                    body.get("protocol"),
+                    _as_list(body.get("cidr_blocks")) + _as_list(body.get("ipv6_cidr_blocks")),
+                    [_each(res, s) for s in sources],
+                )
+            )
         else:
-            rules.append(IngressRule(res, _group_of(body.get("security_group_id")), body.get("from_port"),
-                                     body.get("to_port"), body.get("ip_protocol"),
-                                     [c for c in (_each(res, body.get("cidr_ipv4")), _each(res, body.get("cidr_ipv6"))) if c],
-                                     [_each(res, s) for s in _as_list(body.get("referenced_security_group_id"))]
-                                     + [_each(res, p) for p in _as_list(body.get("prefix_list_id"))]))
+            rules.append(
+                IngressRule(
+                    res,
+                    _group_of(body.get("security_group_id")),
+                    body.get("from_port"),
+                    body.get("to_port"),
+                    body.get("ip_protocol"),
+                    [c for c in (_each(res, body.get("cidr_ipv4")), _each(res, body.get("cidr_ipv6"))) if c],
+                    [_each(res, s) for s in _as_list(body.get("referenced_security_group_id"))]
+                    + [_each(res, p) for p in _as_list(body.get("prefix_list_id"))],
+                )
+            )
     return rules
 
 
@@ -169,18 +219,28 @@ def ingress_only_from_problems(target, port: int, source: str, security_group: s
     for rule in ingress_rules(target):
         if not rule.covers(port):
             continue
-        if security_group and security_group not in (rule.security_group, rule.resource.address) \
-                and not rule.resource.address.endswith(security_group):
+        if (
+            security_group
+            and security_group not in (rule.security_group, rule.resource.address)
+            and not rule.resource.address.endswith(security_group)
+        ):
             continue
         res = rule.resource
         for cidr in rule.cidrs:
-            problems.append(_problem(res, f"{rule.describe()} open to CIDR {cidr}; port {port} must only be "
-                                          f"reachable from security group {source}"))
+            problems.append(
+                _problem(
+                    res,
+                    f"{rule.describe()} open to CIDR {cidr}; port {port} must only be "
+                    f"reachable from security group {source}",
+                )
+            )
         others = [s for s in rule.sources if source not in str(s)]
         for other in others:
             problems.append(_problem(res, f"{rule.describe()} reachable from {other}; only {source} is allowed"))
         if not rule.cidrs and not rule.sources:
-            problems.append(_problem(res, f"{rule.describe()} names no source security group; only {source} is allowed"))
+            problems.append(
+                _problem(res, f"{rule.describe()} names no source security group; only {source} is allowed")
+            )
     return problems
 
 
@@ -190,8 +250,10 @@ def assert_ingress_only_from(target, port: int, source: str, security_group: str
     `source` is matched as a substring of the rule's source expression: an address such as
     `aws_security_group.service`, a variable such as `var.client_security_group_ids`, or a group id.
     """
-    _fail(ingress_only_from_problems(target, port, source, security_group),
-          f"port {port} must be reachable only from {source}")
+    _fail(
+        ingress_only_from_problems(target, port, source, security_group),
+        f"port {port} must be reachable only from {source}",
+    )
 
 
 def open_ingress_problems(target, ports: Iterable[int]) -> list[Problem]:
@@ -200,8 +262,9 @@ def open_ingress_problems(target, ports: Iterable[int]) -> list[Problem]:
         for port in ports:
             open_cidrs = [c for c in rule.cidrs if c in OPEN_CIDRS]
             if rule.covers(port) and open_cidrs:
-                problems.append(_problem(rule.resource, f"{rule.describe()} open to {', '.join(open_cidrs)} "
-                                                        f"(covers port {port})"))
+                problems.append(
+                    _problem(rule.resource, f"{rule.describe()} open to {', '.join(open_cidrs)} (covers port {port})")
+                )
     return problems
 
 
@@ -217,8 +280,9 @@ def imdsv2_problems(target) -> list[Problem]:
     for res in resources(target, "aws_launch_template", "aws_instance"):
         tokens = _first(res.body.get("metadata_options")).get("http_tokens")
         if tokens != "required":
-            problems.append(_problem(res, f"IMDSv2 not required (metadata_options.http_tokens = {tokens!r}, "
-                                          "want \"required\")"))
+            problems.append(
+                _problem(res, f'IMDSv2 not required (metadata_options.http_tokens = {tokens!r}, want "required")')
+            )
     return problems
 
 
@@ -238,12 +302,19 @@ def encryption_problems(target) -> list[Problem]:
             for mapping in mappings:
                 ebs = _first(_first(mapping).get("ebs"))
                 if not _truthy(ebs.get("encrypted")):
-                    problems.append(_problem(res, f"volume {_first(mapping).get('device_name')} not encrypted "
-                                                  f"(ebs.encrypted = {ebs.get('encrypted')!r})"))
+                    problems.append(
+                        _problem(
+                            res,
+                            f"volume {_first(mapping).get('device_name')} not encrypted "
+                            f"(ebs.encrypted = {ebs.get('encrypted')!r})",
+                        )
+                    )
         elif res.type == "aws_instance":
             root = _first(body.get("root_block_device"))
             if not _truthy(root.get("encrypted")):
-                problems.append(_problem(res, f"root_block_device not encrypted (encrypted = {root.get('encrypted')!r})"))
+                problems.append(
+                    _problem(res, f"root_block_device not encrypted (encrypted = {root.get('encrypted')!r})")
+                )
             for ebs in _as_list(body.get("ebs_block_device")):
                 if not isinstance(ebs, dict):  # unknown until apply in a plan: nothing declared
                     continue
@@ -262,8 +333,9 @@ def assert_volumes_encrypted(target) -> None:
 # ---- load balancing ------------------------------------------------------------------------
 def health_check_problems(target, path: str, target_group: str | None = None) -> list[Problem]:
     problems = []
-    groups = [r for r in resources(target, "aws_lb_target_group")
-              if target_group is None or r.address.endswith(target_group)]
+    groups = [
+        r for r in resources(target, "aws_lb_target_group") if target_group is None or r.address.endswith(target_group)
+    ]
     if not groups:
         return [Problem("-", 0, target_group or "aws_lb_target_group", "no target group found")]
     for res in groups:
@@ -301,8 +373,11 @@ def tag_problems(target, keys: Iterable[str] = (), types: Iterable[str] | None =
             if missing:
                 problems.append(_problem(res, f"missing tags {missing}"))
         else:
-            has = "tags" in body or "tag" in body or any(
-                isinstance(d, dict) and "tag" in d for d in _as_list(body.get("dynamic")))
+            has = (
+                "tags" in body
+                or "tag" in body
+                or any(isinstance(d, dict) and "tag" in d for d in _as_list(body.get("dynamic")))
+            )
             if not has:
                 problems.append(_problem(res, "sets no tags (merge var.tags into it)"))
             elif keys and isinstance(body.get("tags"), dict):

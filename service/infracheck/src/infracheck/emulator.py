@@ -1,4 +1,5 @@
 """moto_server as a stand-in for AWS: started on a free loopback port, stopped and reaped at the end."""
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,31 @@ DUMMY_KEY = "testing"
 # Provider endpoint names (terraform-provider-aws `endpoints` block) pointed at the emulator.
 # Everything a typical web stack touches; unknown names would be a provider error, so keep them valid.
 PROVIDER_ENDPOINTS = (
-    "acm", "apigateway", "autoscaling", "cloudformation", "cloudwatch", "dynamodb", "ec2", "ecr", "ecs",
-    "efs", "elb", "elbv2", "events", "iam", "kms", "lambda", "logs", "rds", "route53", "s3",
-    "secretsmanager", "sns", "sqs", "ssm", "sts",
+    "acm",
+    "apigateway",
+    "autoscaling",
+    "cloudformation",
+    "cloudwatch",
+    "dynamodb",
+    "ec2",
+    "ecr",
+    "ecs",
+    "efs",
+    "elb",
+    "elbv2",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "rds",
+    "route53",
+    "s3",
+    "secretsmanager",
+    "sns",
+    "sqs",
+    "ssm",
+    "sts",
 )
 
 
@@ -36,8 +59,14 @@ def free_port() -> int:
 class MotoServer:
     """A moto_server subprocess; `endpoint` is its URL, `client(name)` a boto3 client bound to it."""
 
-    def __init__(self, region: str = "us-east-1", port: int | None = None, startup_timeout: float = 30.0,
-                 load_managed_policies: bool = True, serial: bool | None = None):
+    def __init__(
+        self,
+        region: str = "us-east-1",
+        port: int | None = None,
+        startup_timeout: float = 30.0,
+        load_managed_policies: bool = True,
+        serial: bool | None = None,
+    ):
         self.region = region
         # AWS-managed IAM policies (CloudWatchAgentServerPolicy, ...) exist in every account; moto
         # only knows them when asked, and stacks attaching them fail with NoSuchEntity otherwise.
@@ -50,15 +79,27 @@ class MotoServer:
         self.process: subprocess.Popen | None = None
         self._log = None
 
-    def start(self) -> "MotoServer":
+    def start(self) -> MotoServer:
         self._log = tempfile.TemporaryFile(prefix="infracheck-moto-")
         # The interpreter running pytest, so the moto of this environment is used, not one on PATH.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "infracheck._moto_serial" if self.serial else "moto.server",
-             "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM),
-            env={**os.environ, "AWS_DEFAULT_REGION": self.region,
-                 "MOTO_IAM_LOAD_MANAGED_POLICIES": "true" if self.load_managed_policies else "false"},
+            [
+                sys.executable,
+                "-m",
+                "infracheck._moto_serial" if self.serial else "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent(signal.SIGTERM),
+            env={
+                **os.environ,
+                "AWS_DEFAULT_REGION": self.region,
+                "MOTO_IAM_LOAD_MANAGED_POLICIES": "true" if self.load_managed_policies else "false",
+            },
         )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -110,8 +151,9 @@ class MotoServer:
 
     # ---- boto3 ---------------------------------------------------------------------------
     def session(self) -> boto3.session.Session:
-        return boto3.session.Session(aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY,
-                                     region_name=self.region)
+        return boto3.session.Session(
+            aws_access_key_id=DUMMY_KEY, aws_secret_access_key=DUMMY_KEY, region_name=self.region
+        )
 
     def client(self, service: str, **kwargs):
         return self.session().client(service, endpoint_url=self.endpoint, **kwargs)
@@ -125,8 +167,7 @@ class MotoServer:
         endpoints = "\n".join(f'    {name} = "{self.endpoint}"' for name in PROVIDER_ENDPOINTS)
         alias_line = f'  alias = "{alias}"\n' if alias else ""
         return (
-            'provider "aws" {\n' + alias_line +
-            f'  region                      = "{self.region}"\n'
+            'provider "aws" {\n' + alias_line + f'  region                      = "{self.region}"\n'
             f'  access_key                  = "{DUMMY_KEY}"\n'
             f'  secret_key                  = "{DUMMY_KEY}"\n'
             "  skip_credentials_validation = true\n"
@@ -154,6 +195,11 @@ class MotoServer:
 
     def env(self) -> dict[str, str]:
         """Environment for tools that read the standard AWS variables."""
-        return {"AWS_ACCESS_KEY_ID": DUMMY_KEY, "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
-                "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
-                "AWS_ENDPOINT_URL": self.endpoint, "AWS_EC2_METADATA_DISABLED": "true"}
+        return {
+            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }

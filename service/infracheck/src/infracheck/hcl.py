@@ -3,12 +3,14 @@
 python-hcl2 keeps no line numbers for most values, so a block's line is found by searching the
 file text for its header, and a reference's line by searching the text for the reference.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import hcl2
 from hcl2 import SerializationOptions
@@ -20,9 +22,7 @@ MODULE_META_ARGS = {"source", "version", "count", "for_each", "providers", "depe
 
 # `var.x`, `local.x`, `module.x(.out)`, `data.t.n`, not preceded by an identifier or a dot
 # (so `each.value.var.x` or `foo_var.x` never match).
-_PREFIXED_REF = re.compile(
-    r"(?<![\w.])(var|local|module|data)\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?"
-)
+_PREFIXED_REF = re.compile(r"(?<![\w.])(var|local|module|data)\.([A-Za-z_][\w-]*)(?:\.([A-Za-z_][\w-]*))?")
 # `<type>.<name>` where <type> looks like a resource type (provider prefix + underscore).
 _RESOURCE_REF = re.compile(r"(?<![\w.])([a-z][a-z0-9]*)_([a-z0-9_]+)\.([A-Za-z_][\w-]*)")
 _FOR_VARS = re.compile(r"\bfor\s+([A-Za-z_]\w*)(?:\s*,\s*([A-Za-z_]\w*))?\s+in\b")
@@ -116,8 +116,13 @@ def find_line(text: str, needle: str, start: int = 1) -> int:
 
 
 def _find_header(text: str, *labels: str) -> int:
-    pattern = r"^[ \t]*" + r"[ \t]+".join(re.escape(labels[0]) if i == 0 else rf'"?{re.escape(l)}"?'
-                                     for i, l in enumerate(labels)) + r"[ \t]*\{"
+    pattern = (
+        r"^[ \t]*"
+        + r"[ \t]+".join(
+            re.escape(labels[0]) if i == 0 else rf'"?{re.escape(label)}"?' for i, label in enumerate(labels)
+        )
+        + r"[ \t]*\{"
+    )
     match = re.search(pattern, text, re.M)
     return text.count("\n", 0, match.start()) + 1 if match else 1
 
@@ -125,7 +130,7 @@ def _find_header(text: str, *labels: str) -> int:
 def _find_local(text: str, name: str) -> int:
     """Line of `name =` inside a `locals {` block."""
     for block in re.finditer(r"^[ \t]*locals[ \t]*\{", text, re.M):
-        rest = text[block.end():]
+        rest = text[block.end() :]
         match = re.search(rf"^[ \t]*{re.escape(name)}[ \t]*=", rest, re.M)
         if match:
             return text.count("\n", 0, block.end() + match.start()) + 1
@@ -159,7 +164,7 @@ class Stack:
     providers: list[Block] = field(default_factory=list)
     terraform: list[dict] = field(default_factory=list)
     texts: dict[Path, str] = field(default_factory=dict)
-    _children: dict[str, "Stack"] = field(default_factory=dict, repr=False)
+    _children: dict[str, Stack] = field(default_factory=dict, repr=False)
 
     # ---- reading -------------------------------------------------------------------------
     def blocks(self) -> Iterator[Block]:
@@ -180,7 +185,7 @@ class Stack:
             return (self.path / source).resolve()
         return None
 
-    def module(self, name: str) -> "Stack":
+    def module(self, name: str) -> Stack:
         """The loaded child stack of a module call with a local source."""
         if name not in self._children:
             directory = self.module_dir(name)
@@ -188,8 +193,10 @@ class Stack:
             if directory is None:
                 raise HclError(f"{block.where}: module.{name}: source is not a local path, cannot load it")
             if not directory.is_dir():
-                raise HclError(f"{block.where}: module.{name}: source {block.body.get('source')!r} "
-                               f"is not a directory ({directory})")
+                raise HclError(
+                    f"{block.where}: module.{name}: source {block.body.get('source')!r} "
+                    f"is not a directory ({directory})"
+                )
             self._children[name] = load_stack(directory)
         return self._children[name]
 
@@ -233,22 +240,20 @@ class Stack:
                     if text_ref in seen:
                         continue
                     seen.add(text_ref)
-                    found.append(Reference(text_ref, target, attribute, block,
-                                           find_line(text, text_ref, block.line)))
+                    found.append(Reference(text_ref, target, attribute, block, find_line(text, text_ref, block.line)))
                 for m in _RESOURCE_REF.finditer(expr):
                     prefix, rest, name = m.groups()
                     rtype = f"{prefix}_{rest}"
                     if prefix not in providers or rtype in loop_vars or prefix in _BUILTIN_ROOTS:
                         continue
                     # Skip the tail of data.<type>.<name>, already handled above.
-                    if expr[max(0, m.start() - 5):m.start()] == "data.":
+                    if expr[max(0, m.start() - 5) : m.start()] == "data.":
                         continue
                     text_ref = f"{rtype}.{name}"
                     if text_ref in seen:
                         continue
                     seen.add(text_ref)
-                    found.append(Reference(text_ref, text_ref, None, block,
-                                           find_line(text, text_ref, block.line)))
+                    found.append(Reference(text_ref, text_ref, None, block, find_line(text, text_ref, block.line)))
         return found
 
     def unresolved(self, check_module_outputs: bool = True) -> list[Problem]:
@@ -258,18 +263,34 @@ class Stack:
         problems = []
         for ref in self.references():
             if ref.target not in known:
-                problems.append(Problem(ref.block.file, ref.line, ref.block.address,
-                                        f"reference {ref.text} does not resolve (no {ref.target} declared in {self.path})"))
-            elif (check_module_outputs and ref.target.startswith("module.") and ref.attribute
-                  and self.module_dir(ref.target.split(".", 1)[1]) is not None):
+                problems.append(
+                    Problem(
+                        ref.block.file,
+                        ref.line,
+                        ref.block.address,
+                        f"reference {ref.text} does not resolve (no {ref.target} declared in {self.path})",
+                    )
+                )
+            elif (
+                check_module_outputs
+                and ref.target.startswith("module.")
+                and ref.attribute
+                and self.module_dir(ref.target.split(".", 1)[1]) is not None
+            ):
                 try:
                     child = self.module(ref.target.split(".", 1)[1])
                 except HclError as exc:
                     problems.append(Problem(ref.block.file, ref.line, ref.block.address, str(exc)))
                     continue
                 if ref.attribute not in child.outputs:
-                    problems.append(Problem(ref.block.file, ref.line, ref.block.address,
-                                            f"reference {ref.text}: module {child.path} has no output {ref.attribute!r}"))
+                    problems.append(
+                        Problem(
+                            ref.block.file,
+                            ref.line,
+                            ref.block.address,
+                            f"reference {ref.text}: module {child.path} has no output {ref.attribute!r}",
+                        )
+                    )
         return problems
 
     def module_input_problems(self) -> list[Problem]:
@@ -281,11 +302,23 @@ class Stack:
             child = self.module(name)
             passed = set(block.body) - MODULE_META_ARGS
             for missing in sorted(child.required_variables() - passed):
-                problems.append(Problem(block.file, block.line, block.address,
-                                        f"required input {missing!r} of {child.path} is not passed"))
+                problems.append(
+                    Problem(
+                        block.file,
+                        block.line,
+                        block.address,
+                        f"required input {missing!r} of {child.path} is not passed",
+                    )
+                )
             for unknown in sorted(passed - set(child.variables)):
-                problems.append(Problem(block.file, find_line(self.texts[block.file], unknown, block.line),
-                                        block.address, f"argument {unknown!r} is not a variable of {child.path}"))
+                problems.append(
+                    Problem(
+                        block.file,
+                        find_line(self.texts[block.file], unknown, block.line),
+                        block.address,
+                        f"argument {unknown!r} is not a variable of {child.path}",
+                    )
+                )
         return problems
 
     def variable_problems(self) -> list[Problem]:
@@ -325,8 +358,10 @@ def load_stack(path: str | Path) -> Stack:
         for group in parsed.get("resource", []):
             for rtype, named in group.items():
                 for name, body in named.items():
-                    _add(stack.resources, Block("resource", name, body, file,
-                                                _find_header(text, "resource", rtype, name), rtype))
+                    _add(
+                        stack.resources,
+                        Block("resource", name, body, file, _find_header(text, "resource", rtype, name), rtype),
+                    )
         for group in parsed.get("data", []):
             for dtype, named in group.items():
                 for name, body in named.items():

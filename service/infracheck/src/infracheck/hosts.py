@@ -1,4 +1,5 @@
 """testinfra hosts: a root filesystem through chroot, or a machine over SSH."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,13 @@ def chroot_host(rootfs: str | Path):
 SSH_TEST_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ControlMaster=no -o LogLevel=ERROR"
 
 
-def ssh_host(target: str, port: int | None = None, identity_file: str | None = None,
-             ssh_config: str | None = None, ssh_extra_args: str = SSH_TEST_ARGS):
+def ssh_host(
+    target: str,
+    port: int | None = None,
+    identity_file: str | None = None,
+    ssh_config: str | None = None,
+    ssh_extra_args: str = SSH_TEST_ARGS,
+):
     """A testinfra Host over the `ssh` binary, e.g. ssh_host("root@127.0.0.1", port=2222, identity_file=key)."""
     spec = f"ssh://{target}" + (f":{port}" if port else "")
     kwargs = {"ssh_extra_args": ssh_extra_args}

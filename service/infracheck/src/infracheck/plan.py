@@ -1,4 +1,5 @@
 """A parsed `terraform show -json` plan, with resources in the same shape as parsed HCL."""
+
 from __future__ import annotations
 
 import re
@@ -44,8 +45,11 @@ class Plan:
 
     # ---- lookups -------------------------------------------------------------------------
     def changes(self, type: str | None = None, mode: str = "managed") -> list[dict]:
-        return [rc for rc in self.raw.get("resource_changes", [])
-                if rc.get("mode") == mode and (type is None or rc.get("type") == type)]
+        return [
+            rc
+            for rc in self.raw.get("resource_changes", [])
+            if rc.get("mode") == mode and (type is None or rc.get("type") == type)
+        ]
 
     def actions(self) -> dict[str, list[str]]:
         return {rc["address"]: rc["change"]["actions"] for rc in self.raw.get("resource_changes", [])}
@@ -95,17 +99,24 @@ class Plan:
             change = rc.get("change", {})
             if change.get("actions") == ["delete"]:
                 continue
-            config = next((r for r in self._module_config(rc.get("module_address")).get("resources", [])
-                           if r.get("type") == rc["type"] and r.get("name") == rc["name"]
-                           and r.get("mode") == "managed"), {})
+            config = next(
+                (
+                    r
+                    for r in self._module_config(rc.get("module_address")).get("resources", [])
+                    if r.get("type") == rc["type"] and r.get("name") == rc["name"] and r.get("mode") == "managed"
+                ),
+                {},
+            )
             module_address = rc.get("module_address")
-            body = _fill_unknown(change.get("after") or {}, change.get("after_unknown") or {},
-                                 config.get("expressions", {}),
-                                 lambda refs, m=module_address: self.trace(m, refs))
+            body = _fill_unknown(
+                change.get("after") or {},
+                change.get("after_unknown") or {},
+                config.get("expressions", {}),
+                lambda refs, m=module_address: self.trace(m, refs),
+            )
             file, line = self.locate(rc.get("module_address"), rc["type"], rc["name"])
             found.append(Resource(rc["address"], rc["type"], body, file, line))
         return found
-
 
     def trace(self, module_address: str | None, refs: list[str]) -> list[str]:
         """References plus, for each `var.x` inside a module, what the calling module passes as x
@@ -146,11 +157,18 @@ def _fill_unknown(after: Any, unknown: Any, expressions: Any, trace=lambda refs:
         unknown = unknown if isinstance(unknown, list) else []
         refs = _refs(expressions, trace)
         if refs and any(u is True for u in unknown):
-            return [refs if (i < len(unknown) and unknown[i] is True) else v
-                    for i, v in enumerate(after + [None] * (len(unknown) - len(after)))]
+            return [
+                refs if (i < len(unknown) and unknown[i] is True) else v
+                for i, v in enumerate(after + [None] * (len(unknown) - len(after)))
+            ]
         nested = expressions if isinstance(expressions, list) else []
-        return [_fill_unknown(after[i] if i < len(after) else None,
-                              unknown[i] if i < len(unknown) else None,
-                              nested[i] if i < len(nested) else (nested[0] if nested else None), trace)
-                for i in range(max(len(after), len(unknown)))]
+        return [
+            _fill_unknown(
+                after[i] if i < len(after) else None,
+                unknown[i] if i < len(unknown) else None,
+                nested[i] if i < len(nested) else (nested[0] if nested else None),
+                trace,
+            )
+            for i in range(max(len(after), len(unknown)))
+        ]
     return after

@@ -10,6 +10,7 @@ Fixtures
   load_hcl            function  infracheck.load_stack, as a fixture
   infra_host          function  factory: infra_host(rootfs=PATH) or infra_host(ssh="user@host", port=...)
 """
+
 from __future__ import annotations
 
 import os
@@ -27,14 +28,22 @@ from .terraform import Terraform, TerraformError, cli_config, plugin_dir, workin
 
 def pytest_addoption(parser):
     group = parser.getgroup("infracheck", "Terraform stacks against an AWS emulator")
-    group.addoption("--tf-plugin-dir", default=None,
-                    help="provider mirror for `terraform init -plugin-dir` (default: $TF_PLUGIN_DIR, "
-                         "else /opt/tf-plugins if present, else the network)")
-    group.addoption("--aws-region", default=os.environ.get("INFRACHECK_REGION", "us-east-1"),
-                    help="region of the emulator and the provider override (default us-east-1)")
-    group.addoption("--infracheck-keep", action="store_true",
-                    help="keep terraform working copies (state included) for debugging; resources are "
-                         "still destroyed")
+    group.addoption(
+        "--tf-plugin-dir",
+        default=None,
+        help="provider mirror for `terraform init -plugin-dir` (default: $TF_PLUGIN_DIR, "
+        "else /opt/tf-plugins if present, else the network)",
+    )
+    group.addoption(
+        "--aws-region",
+        default=os.environ.get("INFRACHECK_REGION", "us-east-1"),
+        help="region of the emulator and the provider override (default us-east-1)",
+    )
+    group.addoption(
+        "--infracheck-keep",
+        action="store_true",
+        help="keep terraform working copies (state included) for debugging; resources are still destroyed",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -75,8 +84,14 @@ class _Factory:
         self.env = env
         self.made: list[tuple[Terraform, Path]] = []
 
-    def __call__(self, stack_dir, variables: dict | None = None, emulator: bool = True,
-                 env: dict | None = None, timeout: float = 900.0) -> Terraform:
+    def __call__(
+        self,
+        stack_dir,
+        variables: dict | None = None,
+        emulator: bool = True,
+        env: dict | None = None,
+        timeout: float = 900.0,
+    ) -> Terraform:
         stack_dir = Path(stack_dir).resolve()
         copy_root = Path(tempfile.mkdtemp(prefix="stack-", dir=self.env["INFRACHECK_BASE"]))
         workdir = working_copy(stack_dir, copy_root)
@@ -86,8 +101,14 @@ class _Factory:
             aliases = [p.body.get("alias") for p in load_stack(workdir).providers if p.name == "aws"]
             server.write_provider_override(workdir, aliases)
             run_env.update(server.env())
-        tf = Terraform(workdir, variables, env=run_env, plugin_dir=self.env.get("INFRACHECK_PLUGIN_DIR"),
-                       timeout=timeout, source_dir=stack_dir)
+        tf = Terraform(
+            workdir,
+            variables,
+            env=run_env,
+            plugin_dir=self.env.get("INFRACHECK_PLUGIN_DIR"),
+            timeout=timeout,
+            source_dir=stack_dir,
+        )
         self.made.append((tf, copy_root))
         return tf
 
@@ -131,4 +152,5 @@ def infra_host():
         if (rootfs is None) == (ssh is None):
             raise ValueError("infra_host: give exactly one of rootfs=PATH or ssh='user@host'")
         return chroot_host(rootfs) if rootfs is not None else ssh_host(ssh, **kwargs)
+
     return make

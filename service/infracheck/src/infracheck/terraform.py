@@ -1,4 +1,5 @@
 """Run terraform on a working copy of a stack: init, validate, plan (parsed JSON), apply, output, destroy."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,16 @@ from .hcl import load_stack
 from .plan import Plan
 
 DEFAULT_PLUGIN_DIR = "/opt/tf-plugins"
-_IGNORE = shutil.ignore_patterns(".terraform", "terraform.tfstate*", ".terraform.lock.hcl", "*.tfplan",
-                                 ".git", "__pycache__", ".pytest_cache", "*_override.tf")
+_IGNORE = shutil.ignore_patterns(
+    ".terraform",
+    "terraform.tfstate*",
+    ".terraform.lock.hcl",
+    "*.tfplan",
+    ".git",
+    "__pycache__",
+    ".pytest_cache",
+    "*_override.tf",
+)
 
 
 class TerraformError(AssertionError):
@@ -49,10 +58,17 @@ def working_copy(stack_dir: str | Path, destination: str | Path) -> Path:
 class Terraform:
     """terraform in one directory. Every command raises TerraformError when it fails."""
 
-    def __init__(self, workdir: str | Path, variables: dict[str, Any] | None = None,
-                 env: dict[str, str] | None = None, plugin_dir: str | None = None,
-                 timeout: float = 900.0, binary: str = "terraform", source_dir: str | Path | None = None,
-                 interrupt_grace: float = 60.0):
+    def __init__(
+        self,
+        workdir: str | Path,
+        variables: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        plugin_dir: str | None = None,
+        timeout: float = 900.0,
+        binary: str = "terraform",
+        source_dir: str | Path | None = None,
+        interrupt_grace: float = 60.0,
+    ):
         self.workdir = Path(workdir)
         self.source_dir = Path(source_dir) if source_dir else self.workdir
         self.variables = dict(variables or {})
@@ -60,8 +76,7 @@ class Terraform:
         self.timeout = timeout
         self.interrupt_grace = interrupt_grace
         self.binary = binary
-        self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1",
-                    **(env or {})}
+        self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1", **(env or {})}
         self.applied = False
         self.history: list[str] = []
 
@@ -70,21 +85,31 @@ class Terraform:
         command = [self.binary, *args]
         self.history.append(" ".join(args[:1]))
         # Own process group, so a timeout kills terraform and its provider plugins together.
-        process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=die_with_parent(signal.SIGINT))
+        process = subprocess.Popen(
+            command,
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=die_with_parent(signal.SIGINT),
+        )
         try:
             stdout, stderr = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             _interrupt(process, self.interrupt_grace)
-            raise TerraformError(f"terraform {' '.join(args)} timed out after {self.timeout}s in {self.workdir}")
+            raise TerraformError(
+                f"terraform {' '.join(args)} timed out after {self.timeout}s in {self.workdir}"
+            ) from None
         except BaseException:  # KeyboardInterrupt: leave no terraform behind
             _interrupt(process, self.interrupt_grace)
             raise
         result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
         if check and result.returncode != 0:
-            raise TerraformError(f"terraform {' '.join(args)} failed in {self.workdir} "
-                                 f"(exit {result.returncode}):\n{stderr.strip()}\n{stdout.strip()[-4000:]}")
+            raise TerraformError(
+                f"terraform {' '.join(args)} failed in {self.workdir} "
+                f"(exit {result.returncode}):\n{stderr.strip()}\n{stdout.strip()[-4000:]}"
+            )
         return result
 
     def _var_args(self) -> list[str]:
@@ -95,7 +120,7 @@ class Terraform:
         return []  # *.auto.tfvars.json is read by plan/apply/destroy without flags
 
     # ---- commands ------------------------------------------------------------------------
-    def init(self) -> "Terraform":
+    def init(self) -> Terraform:
         args = ["init", "-backend=false", "-input=false", "-no-color"]
         if self.plugin_dir:
             args.append(f"-plugin-dir={self.plugin_dir}")
@@ -108,8 +133,9 @@ class Terraform:
         try:
             report = json.loads(result.stdout)
         except json.JSONDecodeError:
-            raise TerraformError(f"terraform validate gave no JSON in {self.workdir} (was init run?):\n"
-                                 f"{result.stderr.strip()}") from None
+            raise TerraformError(
+                f"terraform validate gave no JSON in {self.workdir} (was init run?):\n{result.stderr.strip()}"
+            ) from None
         if not report.get("valid"):
             raise TerraformError(f"terraform validate failed in {self.workdir}:\n" + format_diagnostics(report))
         return report
@@ -117,8 +143,9 @@ class Terraform:
     def fmt_check(self) -> None:
         result = self.run("fmt", "-check", "-recursive", "-list=true", "-no-color", check=False)
         if result.returncode != 0:
-            raise TerraformError(f"terraform fmt -check found unformatted files in {self.workdir}:\n"
-                                 f"{result.stdout}{result.stderr}")
+            raise TerraformError(
+                f"terraform fmt -check found unformatted files in {self.workdir}:\n{result.stdout}{result.stderr}"
+            )
 
     def plan(self, destroy: bool = False) -> Plan:
         """Plan and return the parsed `terraform show -json` of it, wrapped in a Plan."""
@@ -130,7 +157,7 @@ class Terraform:
         shown = self.run("show", "-json", "-no-color", "infracheck.tfplan")
         return Plan(json.loads(shown.stdout), self.workdir, self.source_dir)
 
-    def apply(self) -> "Terraform":
+    def apply(self) -> Terraform:
         self._var_args()
         self.applied = True  # set first: a half-done apply leaves state that destroy must remove
         self.run("apply", "-input=false", "-no-color", "-auto-approve", "-lock=false")
