@@ -14,8 +14,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from ..pipeline import DocumentError, Limits, PageOptions, inspect_document
-from ..store.base import COMPLETED, FAILED, DocumentStore, StoreUnavailable
+from ..pipeline import DocumentError, Limits, PageOptions
+from ..store.base import COMPLETED, FAILED, DocumentRecord, DocumentStore, StoreUnavailable
 from .pool import PagePool, PoolCrashed
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class DocumentRunner:
             return
         stop_heartbeat = self._keep_lease(document_id)
         try:
-            self._process(document_id, record.options)
+            self._process(record)
         except DocumentError as error:
             self._fail(document_id, record.cache_key, error.code, error.message)
         except TimeoutError as error:
@@ -76,15 +76,13 @@ class DocumentRunner:
         finally:
             stop_heartbeat()
 
-    def _process(self, document_id: str, options: dict) -> None:
+    def _process(self, record: DocumentRecord) -> None:
         started = time.monotonic()
-        page_options = PageOptions(**options)
+        document_id, page_options = record.document_id, PageOptions(**record.options)
+        # A redelivered document keeps the pages it has; the upload's inspection counted them.
+        done = self.store.page_numbers(document_id) if record.pages_done else set()
+        todo = [n for n in range(1, record.pages_total + 1) if n not in done]
         with self.store.open_upload(document_id) as path:
-            # In a child process: the worker survives a document that crashes the PDF parser.
-            info = self.pool.call(inspect_document, path, self.config.limits, timeout_s=60)
-            self.store.set_pages_total(document_id, info.page_count)
-            done = self.store.page_numbers(document_id)
-            todo = [n for n in range(1, info.page_count + 1) if n not in done]
             # The pool's own wait is a backstop for a page that hangs past the engine's timeout.
             for page in self.pool.run_pages(path, todo, page_options, self.config.limits,
                                             timeout_s=self.config.page_timeout_s * 2 + 30):

@@ -115,9 +115,6 @@ class DocumentStore(ABC):
     def renew(self, document_id: str, owner: str, lease_s: float) -> bool: ...
 
     @abstractmethod
-    def set_pages_total(self, document_id: str, pages_total: int) -> None: ...
-
-    @abstractmethod
     def save_page(self, document_id: str, page: dict[str, Any]) -> None:
         """Upsert one page's result (idempotent on redelivery) and update pages_done."""
 

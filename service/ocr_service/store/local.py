@@ -177,13 +177,6 @@ class LocalStore(DocumentStore):
 
         return self._update(document_id, extend) is not None
 
-    def set_pages_total(self, document_id: str, pages_total: int) -> None:
-        def set_total(record: DocumentRecord) -> bool:
-            record.pages_total = pages_total
-            return True
-
-        self._update(document_id, set_total)
-
     def save_page(self, document_id: str, page: dict[str, Any]) -> None:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO pages (document_id, number, body) VALUES (?, ?, ?)",

@@ -161,15 +161,11 @@ class MongoStore(DocumentStore):
                             {"$set": {"lease_until": time.time() + lease_s}}) is not None
 
     @_unavailable_on_connection_errors
-    def set_pages_total(self, document_id: str, pages_total: int) -> None:
-        self._update({"document_id": document_id}, {"$set": {"pages_total": pages_total}})
-
-    @_unavailable_on_connection_errors
     def save_page(self, document_id: str, page: dict[str, Any]) -> None:
-        self.page_results.update_one({"document_id": document_id, "number": page["number"]},
-                                     {"$set": {"page": page}}, upsert=True)
-        done = self.page_results.count_documents({"document_id": document_id})
-        self._update({"document_id": document_id}, {"$set": {"pages_done": done}})
+        saved = self.page_results.update_one({"document_id": document_id, "number": page["number"]},
+                                             {"$set": {"page": page}}, upsert=True)
+        # Count a page once: a redelivered page replaces its result without counting again.
+        self._update({"document_id": document_id}, {"$inc": {"pages_done": 1 if saved.upserted_id else 0}})
 
     @_unavailable_on_connection_errors
     def page_numbers(self, document_id: str) -> set[int]:
