@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the root conftest.py holds the server helpers the tests use
 
 from conftest import BIN, ServerProcess, ServiceFactory, free_port, wait_until  # noqa: E402
+from ocr_service.jobs.pool import OCR_NICENESS  # noqa: E402
 
 CORES = len(os.sched_getaffinity(0))
 
@@ -275,6 +276,6 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-# The service's OCR processes run at nice 5 (jobs/pool.py). The command-line baselines run at the same
-# priority, so that other load on a shared machine weighs on both alike (on an idle one it changes nothing).
-OCR_NICE = ["nice", "-n", "5"]
+# The service's OCR processes run at nice OCR_NICENESS (jobs/pool.py). The command-line baselines run
+# at the same priority, so that other load on a shared machine weighs on both alike (on an idle one it changes nothing).
+OCR_NICE = ["nice", "-n", str(OCR_NICENESS)]

@@ -16,12 +16,14 @@ from typing import Any
 
 from ..pipeline import DocumentError, DocumentInfo, Limits, PageOptions, inspect_document, process_page
 
+# OCR saturates every core; a lower priority keeps the API's status calls quick meanwhile.
+OCR_NICENESS = 5
+
 
 def _init_ocr_process() -> None:
     # Tesseract with OpenMP is ~3x slower on few cores; one single-threaded engine per process wins.
     os.environ["OMP_THREAD_LIMIT"] = "1"
-    # OCR saturates every core; a lower priority keeps the API's status calls quick meanwhile.
-    os.nice(5)
+    os.nice(OCR_NICENESS)
 
 
 class PoolCrashed(Exception):
