@@ -32,6 +32,35 @@ def test_a_child_that_hangs_is_killed_and_replaced(pool):
     assert pool.call(abs, -7, timeout_s=30) == 7
 
 
+def test_children_leave_when_their_parent_is_killed(tmp_path):
+    """A service killed with SIGKILL must not leave OCR processes behind."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os\n"
+        "from ocr_service.jobs.pool import ProcessPool\n"
+        "pool = ProcessPool(2)\n"
+        "print(*{pool.call(os.getpid, timeout_s=60) for _ in range(8)}, flush=True)\n"
+        "os._exit(9)  # dies without shutting the pool down, as under SIGKILL\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120).stdout
+    children = [int(pid) for pid in output.split()]
+    assert children
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in children), "pool children outlived their parent"
+
+
 def _crash(path, limits):
     os.abort()  # what a segfault in a native PDF parser looks like from outside
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -18,6 +19,25 @@ from ..pipeline import DocumentError, DocumentInfo, Limits, PageOptions, inspect
 
 # OCR saturates every core; a lower priority keeps the API's status calls quick meanwhile.
 OCR_NICENESS = 5
+
+
+def _exit_with_parent() -> None:
+    """A child whose parent was killed would wait forever on the pool's queue (its siblings keep the
+    queue's pipe open): leave as soon as this process is orphaned."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init_child(initializer: Callable[[], None] | None) -> None:
+    _exit_with_parent()
+    if initializer is not None:
+        initializer()
 
 
 def _init_ocr_process() -> None:
@@ -41,7 +61,8 @@ class ProcessPool:
     def _new_executor(self) -> ProcessPoolExecutor:
         # spawn, not fork: the API process runs threads, and forking those is unsafe.
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.processes, mp_context=context, initializer=self._initializer)
+        return ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init_child,
+                                   initargs=(self._initializer,))
 
     def submit(self, function: Callable, *args: Any) -> Future:
         with self._lock:
