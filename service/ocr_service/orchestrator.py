@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .jobs.base import JobQueue
-from .pipeline import DocumentError, DocumentInfo, PageOptions, validate_language
+from .pipeline import DocumentInfo, PageOptions, validate_options
 from .store.base import (
     COMPLETED,
     FAILED,
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 # Bump when the pipeline's output changes, so old cached results are not served for new uploads.
 PIPELINE_VERSION = "2"
-MODES = ("auto", "ocr", "text")
 
 
 class Conflict(Exception):
@@ -91,10 +90,8 @@ class Orchestrator:
     def submit(self, upload: Upload, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
         """Accept a document. Returns its status and whether it was newly created.
         Raises DocumentError (bad input), Conflict, StoreUnavailable."""
-        if mode not in MODES:
-            raise DocumentError("invalid_mode", f"mode must be one of {', '.join(MODES)}; got {mode!r}.", 422)
-        validate_language(language)
         options = PageOptions(language=language, mode=mode)
+        validate_options(options)
         key = cache_key_for(upload.sha256, options)
 
         document_id = document_id or uuid.uuid4().hex

@@ -5,7 +5,7 @@ The API and the worker processes use only the names exported here; see docs/pipe
 
 from .engine import available_languages, validate_language
 from .errors import DocumentError, DocumentInfo, Limits, PageOptions
-from .page import document_text, process_page
+from .page import document_text, process_page, validate_options
 from .sources import inspect_document
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "inspect_document",
     "process_page",
     "validate_language",
+    "validate_options",
 ]

@@ -20,7 +20,8 @@ MODES = ("auto", "ocr", "text")
 MAX_DPI = 600  # a render finer than this only costs time and memory (text is brought to ~300 DPI size anyway)
 
 
-def _check_options(options: PageOptions) -> None:
+def validate_options(options: PageOptions) -> None:
+    """Raise DocumentError for an unknown mode or language, before any work is done."""
     if options.mode not in MODES:
         raise DocumentError("invalid_mode", f"Unknown mode {options.mode!r}; use one of {', '.join(MODES)}.")
     engine.validate_language(options.language)
@@ -31,7 +32,7 @@ def process_page(
 ) -> dict:
     """Text, words and page facts of page `page_number` (1-based) of the document at `path`."""
     path = Path(path)
-    _check_options(options)
+    validate_options(options)
     media_type = sniff_media_type(path)
     started = time.monotonic()
     try:
