@@ -21,6 +21,10 @@ from .pool import PagePool, PoolCrashed
 log = logging.getLogger(__name__)
 
 
+class JobTimeout(Exception):
+    """The document took longer than the job timeout (not a socket or pool timeout)."""
+
+
 class RetryLater(Exception):
     """A transient failure: the document went back to the queue and should be delivered again."""
 
@@ -55,7 +59,7 @@ class DocumentRunner:
             self._process(record)
         except DocumentError as error:
             self._fail(document_id, record.cache_key, error.code, error.message)
-        except TimeoutError as error:
+        except JobTimeout as error:
             self._fail(document_id, record.cache_key, "job_timeout", str(error))
         except (PoolCrashed, StoreUnavailable, OSError) as error:
             if record.attempts > self.config.max_retries:
@@ -88,7 +92,7 @@ class DocumentRunner:
                                             timeout_s=self.config.page_timeout_s * 2 + 30):
                 self.store.save_page(document_id, page)
                 if time.monotonic() - started > self.config.job_timeout_s:
-                    raise TimeoutError(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
+                    raise JobTimeout(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
         self.store.finish(document_id, self.owner, COMPLETED)
 
     def _fail(self, document_id: str, cache_key: str, code: str, message: str) -> None:
