@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -200,3 +201,15 @@ def test_real_scan_as_pdf_is_read_exactly(client, tmp_path):
     assert wait_for(client, response.json()["document_id"])["status"] == "completed"
     text = client.get(f"/result/{response.json()['document_id']}", params={"format": "text"}).text
     assert samples.cer((CORPUS / "phototest.txt").read_text(), text) == 0.0
+
+
+def test_uploads_leak_no_file_descriptors(client, service, born_digital_50):
+    def open_files() -> int:
+        return len(os.listdir(f"/proc/{service.process.pid}/fd"))
+
+    for _ in range(3):  # warm up: pools and connections are opened once
+        assert born_digital_50.upload(client).status_code == 202
+    before = open_files()
+    for _ in range(30):
+        assert born_digital_50.upload(client).status_code == 202
+    assert open_files() <= before + 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
@@ -31,10 +32,11 @@ def _orchestrator(request: Request) -> Orchestrator:
 def _stage(request: Request, file: UploadFile) -> Upload:
     """Copy the upload to a staging file while hashing it; refuse it once it passes the limit."""
     settings = request.app.state.runtime.settings
-    staging = Path(tempfile.mkstemp(prefix="upload-", dir=request.app.state.staging_dir)[1])
+    fd, name = tempfile.mkstemp(prefix="upload-", dir=request.app.state.staging_dir)
+    staging = Path(name)
     digest, size = hashlib.sha256(), 0
     try:
-        with open(staging, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             while chunk := file.file.read(CHUNK):
                 size += len(chunk)
                 if size > settings.max_upload_bytes:
