@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 # Bump when the pipeline's output changes, so old cached results are not served for new uploads.
 PIPELINE_VERSION = "2"
+MAX_CACHED_RESULT_BYTES = 8 * 1024 * 1024
 
 
 class Conflict(Exception):
@@ -169,7 +170,9 @@ class Orchestrator:
             return json.loads(cached)
         pages = list(self.store.pages(status.result_source))
         if status.status == COMPLETED and self.result_cache_ttl_s:
-            self.cache.set(key, json.dumps(pages).encode(), self.result_cache_ttl_s)
+            encoded = json.dumps(pages).encode()
+            if len(encoded) <= MAX_CACHED_RESULT_BYTES:  # a 2000-page book stays in the store only
+                self.cache.set(key, encoded, self.result_cache_ttl_s)
         return pages
 
     def original(self, status: Status) -> contextlib.AbstractContextManager[Path]:
