@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import CORES, OCR_NICE, Row, TreeCpu, children_cpu, embedded_service, mean_cer, process, scanned_pdf
+from harness import CORES, OCR_PRIORITY, Row, TreeCpu, children_cpu, embedded_service, mean_cer, process, scanned_pdf
 
 PAGES = 40
 
@@ -38,8 +38,8 @@ def tesseract_cli(pngs: list[Path]) -> tuple[float, float, list[str]]:
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
     def ocr(png: Path) -> str:
-        subprocess.run([*OCR_NICE, "tesseract", str(png), str(png.with_suffix("")), "-l", "eng"], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([*OCR_PRIORITY, "tesseract", str(png), str(png.with_suffix("")), "-l", "eng"], env=env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return png.with_suffix(".txt").read_text()
 
     cpu, started = children_cpu(), time.perf_counter()
@@ -52,7 +52,7 @@ def ocrmypdf(pdf_path: Path, out: Path) -> tuple[float, float, list[str]]:
     """`ocrmypdf -j<cores>` with plain PDF output and no optimisation: the service does neither."""
     import pypdfium2 as pdfium
 
-    command = [*OCR_NICE, str(Path(sys.executable).parent / "ocrmypdf"), "-j", str(CORES),
+    command = [*OCR_PRIORITY, str(Path(sys.executable).parent / "ocrmypdf"), "-j", str(CORES),
                "--output-type", "pdf", "--optimize", "0", "-l", "eng", str(pdf_path), str(out)]
     cpu, started = children_cpu(), time.perf_counter()
     subprocess.run(command, check=True, env={**os.environ, "OMP_THREAD_LIMIT": "1"},

@@ -79,3 +79,14 @@ def test_inspector_refuses_a_document_that_crashes_or_hangs_the_parser(tmp_path,
         assert "damaged" in error.value.message
     finally:
         inspector.shutdown()
+
+
+def test_ocr_processes_run_as_background_work():
+    """The kernel lets any normal task (the API) preempt an OCR process at once: SCHED_IDLE."""
+    from ocr_service.jobs.pool import PagePool
+
+    pool = PagePool(1)
+    try:
+        assert pool.call(os.sched_getscheduler, 0, timeout_s=60) == os.SCHED_IDLE
+    finally:
+        pool.shutdown()

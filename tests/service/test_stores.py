@@ -107,3 +107,35 @@ def test_release_gives_the_document_back(store, upload):
     again = store.get("doc-1")
     assert again.status == QUEUED and again.lease_owner is None
     assert store.claim("doc-1", "other", 60) is not None
+
+
+def test_local_reads_do_not_wait_for_a_writer(tmp_path, upload):
+    """Status calls read while the runner writes: the embedded store's reads take no lock."""
+    import threading
+
+    from ocr_service.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "data")
+    store.create(record(), upload)
+    writing, done = threading.Event(), threading.Event()
+
+    def slow_writer():
+        with store._transaction() as db:  # a long write transaction, holding the writer's lock
+            db.execute("UPDATE documents SET body = json_set(body, '$.status', 'processing') "
+                       "WHERE document_id = 'doc-1'")
+            writing.set()
+            done.wait(10)
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    try:
+        assert writing.wait(10)
+        started = time.monotonic()
+        assert store.get("doc-1").status == QUEUED  # the last commit, not the write in progress
+        assert store.primary_of("key-1") is None and store.page_numbers("doc-1") == set()
+        assert time.monotonic() - started < 1
+    finally:
+        done.set()
+        writer.join()
+    assert store.get("doc-1").status == "processing"
+    store.close()

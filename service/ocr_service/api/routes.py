@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..orchestrator import Orchestrator, Status, Upload
@@ -18,6 +20,7 @@ from .errors import ApiError
 from .models import DOCUMENT_ID_PATTERN, ErrorResponse, HealthResponse, ResultResponse, StatusResponse, SubmitResponse
 
 router = APIRouter()
+T = TypeVar("T")
 CHUNK = 1024 * 1024
 
 
@@ -27,6 +30,14 @@ def _errors(*codes: int) -> dict:
 
 def _orchestrator(request: Request) -> Orchestrator:
     return request.app.state.runtime.orchestrator
+
+
+async def _read(request: Request, read: Callable[[], T]) -> T:
+    """Run a store read on the event loop when the store's reads are local and quick (no thread hop,
+    which is what a status call waits longest for while OCR keeps the cores busy); else in a thread."""
+    if request.app.state.runtime.store.quick_reads:
+        return read()
+    return await run_in_threadpool(read)
 
 
 def _stage(request: Request, file: UploadFile) -> Upload:
@@ -92,8 +103,8 @@ def extract(
 
 @router.get("/check-status/{document_id}", response_model=StatusResponse, responses=_errors(404, 503),
             name="check_status", summary="A document's status and progress")
-def check_status(request: Request, document_id: str):
-    return _orchestrator(request).status(document_id).to_json()
+async def check_status(request: Request, document_id: str):
+    return await _read(request, lambda: _orchestrator(request).status(document_id).to_json())
 
 
 @router.get(

@@ -78,6 +78,11 @@ class DocumentRecord:
 class DocumentStore(ABC):
     """Documents, their per-page results and their uploaded bytes. The source of truth."""
 
+    # True when reads are local and never wait on a network or a writer: the API then answers status
+    # calls on its event loop instead of handing each to a thread (a thread hop costs milliseconds of
+    # tail latency while OCR keeps every core busy).
+    quick_reads: bool = False
+
     name: str
 
     @abstractmethod

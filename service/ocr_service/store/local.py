@@ -1,7 +1,8 @@
 """Embedded store: SQLite for records and page results, plain files for uploads.
 
-Needs no server and survives a restart. One process owns it (the embedded service), so a
-process-wide lock around a single connection is all the concurrency control it needs.
+Needs no server and survives a restart. One process owns it (the embedded service): writes go
+through one connection under a process-wide lock; reads use a connection per thread and take no
+lock, since SQLite's write-ahead log lets readers see the last commit while a writer works.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,15 +62,34 @@ def _encode(record: DocumentRecord) -> str:
 
 class LocalStore(DocumentStore):
     name = "local-store"
+    quick_reads = True
 
     def __init__(self, data_dir: Path):
         self.uploads = data_dir / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(data_dir / "ocr.sqlite3", check_same_thread=False, isolation_level=None)
+        for leftover in self.uploads.glob("*.partial"):  # copies a crash interrupted; never accepted
+            leftover.unlink()
+        self._path = data_dir / "ocr.sqlite3"
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a 202 means the record is on disk
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()
+        self._readers = threading.local()
+        self._readers_lock = threading.Lock()
+        self._reader_connections: list[sqlite3.Connection] = []
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read-only connection."""
+        db = getattr(self._readers, "db", None)
+        if db is None:
+            db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False,
+                                 isolation_level=None)
+            self._readers.db = db
+            with self._readers_lock:  # not the writer's lock: a reader never waits for a write
+                self._reader_connections.append(db)
+        return db
 
     # -- helpers -------------------------------------------------------------------------------
     def _upload_path(self, document_id: str) -> Path:
@@ -107,31 +128,47 @@ class LocalStore(DocumentStore):
             return record
 
     # -- DocumentStore -------------------------------------------------------------------------
+    def _copy_synced(self, upload: Path) -> Path:
+        fd, name = tempfile.mkstemp(suffix=".partial", dir=self.uploads)
+        with open(fd, "wb") as out, open(upload, "rb") as source:
+            shutil.copyfileobj(source, out)
+            out.flush()
+            os.fsync(out.fileno())
+        return Path(name)
+
+    def _sync_uploads_dir(self) -> None:
+        fd = os.open(self.uploads, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the rename is on disk too before the record says the upload exists
+        finally:
+            os.close(fd)
+
     def create(self, record: DocumentRecord, upload: Path | None) -> None:
-        target = self._upload_path(record.document_id)
-        with self._lock:
-            if self._load(self._db, record.document_id) is not None:
-                raise DuplicateDocument(record.document_id)
-            if upload is not None:
-                partial = target.with_suffix(".partial")
-                shutil.copyfile(upload, partial)
-                with open(partial, "rb") as f:
-                    os.fsync(f.fileno())
-                partial.replace(target)
-            try:
-                with self._transaction() as db:
-                    db.execute(
-                        "INSERT INTO documents (document_id, status, cache_key, updated_at, body) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (record.document_id, record.status, record.cache_key,
-                         record.updated_at.isoformat(), _encode(record)),
-                    )
-            except sqlite3.IntegrityError:
-                raise DuplicateDocument(record.document_id) from None
+        # The bytes are copied before taking the lock: a large upload must not stall other writers.
+        copy = self._copy_synced(upload) if upload is not None else None
+        try:
+            with self._lock:
+                if self._load(self._db, record.document_id) is not None:
+                    raise DuplicateDocument(record.document_id)
+                if copy is not None:
+                    copy.replace(self._upload_path(record.document_id))
+                    self._sync_uploads_dir()
+                try:
+                    with self._transaction() as db:
+                        db.execute(
+                            "INSERT INTO documents (document_id, status, cache_key, updated_at, body) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            (record.document_id, record.status, record.cache_key,
+                             record.updated_at.isoformat(), _encode(record)),
+                        )
+                except sqlite3.IntegrityError:
+                    raise DuplicateDocument(record.document_id) from None
+        finally:
+            if copy is not None:
+                copy.unlink(missing_ok=True)  # moved into place, or not needed after all
 
     def get(self, document_id: str) -> DocumentRecord | None:
-        with self._lock:
-            return self._load(self._db, document_id)
+        return self._load(self._reader, document_id)
 
     def claim_primary(self, cache_key: str, document_id: str) -> str:
         with self._transaction() as db:
@@ -140,8 +177,7 @@ class LocalStore(DocumentStore):
             return db.execute("SELECT document_id FROM primaries WHERE cache_key = ?", (cache_key,)).fetchone()[0]
 
     def primary_of(self, cache_key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT document_id FROM primaries WHERE cache_key = ?", (cache_key,)).fetchone()
+        row = self._reader.execute("SELECT document_id FROM primaries WHERE cache_key = ?", (cache_key,)).fetchone()
         return row[0] if row else None
 
     def release_primary(self, cache_key: str, document_id: str) -> None:
@@ -189,14 +225,12 @@ class LocalStore(DocumentStore):
                 self._write(db, record)
 
     def page_numbers(self, document_id: str) -> set[int]:
-        with self._lock:
-            rows = self._db.execute("SELECT number FROM pages WHERE document_id = ?", (document_id,))
-            return {number for (number,) in rows}
+        rows = self._reader.execute("SELECT number FROM pages WHERE document_id = ?", (document_id,))
+        return {number for (number,) in rows}
 
     def pages(self, document_id: str) -> Iterator[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT body FROM pages WHERE document_id = ? ORDER BY number", (document_id,)).fetchall()
+        rows = self._reader.execute(
+            "SELECT body FROM pages WHERE document_id = ? ORDER BY number", (document_id,)).fetchall()
         for (body,) in rows:
             yield json.loads(body)
 
@@ -225,8 +259,7 @@ class LocalStore(DocumentStore):
         params: tuple = UNFINISHED
         if stale_before is not None:
             query, params = query + " AND updated_at < ?", params + (stale_before.isoformat(),)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY updated_at", params).fetchall()
+        rows = self._reader.execute(query + " ORDER BY updated_at", params).fetchall()
         records = [DocumentRecord.from_dict(json.loads(body)) for (body,) in rows]
         return [record for record in records if not record.result_of]
 
@@ -235,12 +268,12 @@ class LocalStore(DocumentStore):
         yield self._upload_path(document_id)
 
     def ping(self) -> None:
-        with self._lock:
-            self._db.execute("SELECT 1").fetchone()
+        self._reader.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._lock, self._readers_lock:
+            for db in [*self._reader_connections, self._db]:
+                db.close()
 
 
 class MemoryCache(Cache):
