@@ -11,12 +11,14 @@ import contextlib
 import hashlib
 import json
 import logging
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .jobs.base import JobQueue
 from .pipeline import DocumentInfo, PageOptions, validate_options
@@ -44,12 +46,31 @@ class NotFound(Exception):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass
 class Upload:
-    path: Path
+    """One upload's bytes, hashed once as they arrived. They are copied to a file of their own only
+    when something needs it (inspection, the store): a re-upload of a processed document never does."""
+
+    source: BinaryIO  # read from the start; the caller closes it
     size_bytes: int
     sha256: str
     filename: str | None
+    staging_dir: Path | None = None
+    _staged: Path | None = field(default=None, init=False, repr=False)
+
+    @property
+    def path(self) -> Path:
+        if self._staged is None:
+            fd, name = tempfile.mkstemp(prefix="upload-", dir=self.staging_dir)
+            with open(fd, "wb") as out:
+                self.source.seek(0)
+                shutil.copyfileobj(self.source, out, 1024 * 1024)
+            self._staged = Path(name)
+        return self._staged
+
+    def discard(self) -> None:
+        if self._staged is not None:
+            self._staged.unlink(missing_ok=True)
 
 
 @dataclass
@@ -104,22 +125,25 @@ class Orchestrator:
             filename=upload.filename, media_type="", size_bytes=upload.size_bytes, pages_total=0,
         )
         try:
-            self._accept(record, upload.path)
+            source = self._accept(record, upload)
         except DuplicateDocument:  # the same id was uploaded concurrently
             return self._same_or_conflict(self.store.get(document_id), key), False
-        return self.status(document_id), True
+        # Answered from the records at hand: reading them back would cost round trips on every upload.
+        return self._status_of(record, source), True
 
-    def _accept(self, record: DocumentRecord, upload: Path) -> None:
+    def _accept(self, record: DocumentRecord, upload: Upload) -> DocumentRecord:
+        """Store the record and start its computation, or point it at an earlier one. Returns the
+        record whose progress and result this document shows."""
         done = self._completed_primary(record.cache_key)
         if done is not None:  # processed before: nothing to check, store or compute again
             record.media_type, record.pages_total = done.media_type, done.pages_total
             record.result_of = done.document_id
             self.store.create(record, None)
-            return
+            return done
 
-        info = self.inspect(upload)
+        info = self.inspect(upload.path)
         record.media_type, record.pages_total = info.media_type, info.page_count
-        self.store.create(record, upload)
+        self.store.create(record, upload.path)
         key, document_id = record.cache_key, record.document_id
         primary = self.store.claim_primary(key, document_id)
         if primary != document_id:
@@ -129,9 +153,11 @@ class Orchestrator:
                 primary = self.store.claim_primary(key, document_id)
         if primary == document_id:
             self._enqueue(document_id)
-        else:
-            self.store.follow(document_id, primary)
-            log.info("document %s reuses the result of %s", document_id, primary)
+            return record
+        self.store.follow(document_id, primary)
+        record.result_of = primary
+        log.info("document %s reuses the result of %s", document_id, primary)
+        return self.store.get(primary) or record
 
     def _completed_primary(self, key: str) -> DocumentRecord | None:
         primary = self.store.primary_of(key)
@@ -158,6 +184,10 @@ class Orchestrator:
         source = record
         if record.result_of:
             source = self.store.get(record.result_of) or record
+        return self._status_of(record, source)
+
+    @staticmethod
+    def _status_of(record: DocumentRecord, source: DocumentRecord) -> Status:
         return Status(record=record, status=source.status, pages_total=source.pages_total,
                       pages_done=source.pages_done, error=source.error, result_source=source.document_id,
                       source_updated_at=source.updated_at)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -40,25 +37,17 @@ async def _read(request: Request, read: Callable[[], T]) -> T:
     return await run_in_threadpool(read)
 
 
-def _stage(request: Request, file: UploadFile) -> Upload:
-    """Copy the upload to a staging file while hashing it; refuse it once it passes the limit."""
-    settings = request.app.state.runtime.settings
-    fd, name = tempfile.mkstemp(prefix="upload-", dir=request.app.state.staging_dir)
-    staging = Path(name)
+def _receive(request: Request, file: UploadFile) -> Upload:
+    """Hash the upload as received (Starlette has spooled it); refuse it once it passes the limit."""
+    limit = request.app.state.runtime.settings.max_upload_bytes
     digest, size = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := file.file.read(CHUNK):
-                size += len(chunk)
-                if size > settings.max_upload_bytes:
-                    raise ApiError(413, "too_large", f"The upload is larger than the limit of "
-                                                     f"{settings.max_upload_bytes} bytes.")
-                digest.update(chunk)
-                out.write(chunk)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
-    return Upload(path=staging, size_bytes=size, sha256=digest.hexdigest(), filename=file.filename)
+    while chunk := file.file.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"The upload is larger than the limit of {limit} bytes.")
+        digest.update(chunk)
+    return Upload(source=file.file, size_bytes=size, sha256=digest.hexdigest(), filename=file.filename,
+                  staging_dir=request.app.state.staging_dir)
 
 
 def _submit_response(request: Request, status: Status) -> SubmitResponse:
@@ -91,11 +80,11 @@ def extract(
         description="`auto`: use a page's text layer when it is real text, else OCR; `ocr`: always OCR; "
                     "`text`: never OCR.")] = "auto",
 ):
-    upload = _stage(request, file)
+    upload = _receive(request, file)
     try:
         status, created = _orchestrator(request).submit(upload, document_id, language, mode)
     finally:
-        upload.path.unlink(missing_ok=True)
+        upload.discard()
     body = _submit_response(request, status)
     return JSONResponse(body.model_dump(), status_code=202,
                         headers={"Location": body.status_url, "X-Created": str(created).lower()})

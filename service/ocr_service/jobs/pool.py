@@ -48,6 +48,9 @@ def _init_ocr_process() -> None:
     # Tesseract with OpenMP is ~3x slower on few cores; one single-threaded engine per process wins.
     os.environ["OMP_THREAD_LIMIT"] = "1"
     run_in_background()
+    from ..pipeline import engine
+
+    engine.preload()
 
 
 def run_in_background() -> None:

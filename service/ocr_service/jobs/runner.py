@@ -6,6 +6,7 @@ Every step is idempotent, so a document delivered twice (at-least-once queues) i
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -19,6 +20,11 @@ from ..store.base import COMPLETED, FAILED, DocumentRecord, DocumentStore, Store
 from .pool import PagePool, PoolCrashed
 
 log = logging.getLogger(__name__)
+
+
+def _sha256(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class JobTimeout(Exception):
@@ -87,6 +93,8 @@ class DocumentRunner:
         done = self.store.page_numbers(document_id) if record.pages_done else set()
         todo = [n for n in range(1, record.pages_total + 1) if n not in done]
         with self.store.open_upload(document_id) as path:
+            if _sha256(path) != record.content_sha256:  # damaged, or a concurrent upload's bytes
+                raise OSError("the stored upload does not match the SHA-256 it was accepted with")
             # The pool's own wait is a backstop for a page that hangs past the engine's timeout.
             for page in self.pool.run_pages(path, todo, page_options, self.config.limits,
                                             timeout_s=self.config.page_timeout_s * 2 + 30):

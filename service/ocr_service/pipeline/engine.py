@@ -100,6 +100,14 @@ def get_osd_engine():
         return _osd_engine
 
 
+def preload(language: str = "eng") -> None:
+    """Load the usual engines now, while the process starts, not on a document's first page."""
+    if language in available_languages():
+        get_engine(language)
+    if (Path(tessdata_dir()) / "osd.traineddata").exists():
+        get_osd_engine()
+
+
 @dataclass
 class Recognition:
     text: str

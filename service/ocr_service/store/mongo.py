@@ -106,8 +106,7 @@ class MongoStore(DocumentStore):
     @_unavailable_on_connection_errors
     def create(self, record: DocumentRecord, upload: Path | None) -> None:
         self._ensure_indexes()
-        if self.documents.count_documents({"document_id": record.document_id}, limit=1):
-            raise DuplicateDocument(record.document_id)
+        # No existence check first (the orchestrator made one): the unique index decides a race.
         file_id = None
         if upload is not None:
             with open(upload, "rb") as f:  # the bytes first: a record never points at missing bytes
