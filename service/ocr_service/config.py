@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     # Limits
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest accepted upload.")
+    upload_memory_bytes: int = Field(
+        8 * 1024 * 1024, ge=0,
+        description="Uploads up to this size are received in memory; larger ones are spooled to disk.")
     max_pages: int = Field(2000, ge=1, description="Most pages a document may have.")
     max_page_pixels: int = Field(200_000_000, ge=1, description="Largest rendered page, in pixels.")
     page_timeout_s: float = Field(120, gt=0, description="Longest OCR of a single page.")

@@ -28,6 +28,11 @@ class Runtime:
     mode: str
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
+    @property
+    def quick_reads(self) -> bool:
+        """Whether status and result reads can run on the API's event loop (see DocumentStore)."""
+        return self.store.quick_reads and self.cache.quick_reads
+
     def health(self) -> dict[str, str]:
         """Each dependency's state: "ok", or why it failed."""
         checks = {}

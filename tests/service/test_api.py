@@ -213,3 +213,14 @@ def test_uploads_leak_no_file_descriptors(client, service, born_digital_50):
     for _ in range(40):  # a leak per upload would add 40
         assert born_digital_50.upload(client).status_code == 202
     assert open_files() <= before + 10
+
+
+def test_uploads_up_to_upload_memory_bytes_are_received_in_memory():
+    """Starlette would spool past 1 MiB and hand each chunk to a thread; the setting moves that line."""
+    from starlette.formparsers import MultiPartParser
+
+    from ocr_service.api import create_app
+    from ocr_service.config import Settings
+
+    create_app(Settings(upload_memory_bytes=3 * 1024 * 1024))
+    assert MultiPartParser.spool_max_size == 3 * 1024 * 1024

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from starlette.formparsers import MultiPartParser
 
 from .. import __version__
 from ..config import Settings
@@ -44,6 +45,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                     app.state.runtime.close()
 
     app = FastAPI(title="OCR service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # Starlette spools an upload to disk past 1 MiB and then hands every chunk to a thread; a typical
+    # scan is larger than that. Its parser takes the threshold from this class attribute only.
+    MultiPartParser.spool_max_size = settings.upload_memory_bytes
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
     app.include_router(router)

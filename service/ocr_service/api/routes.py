@@ -19,6 +19,7 @@ from .models import DOCUMENT_ID_PATTERN, ErrorResponse, HealthResponse, ResultRe
 router = APIRouter()
 T = TypeVar("T")
 CHUNK = 1024 * 1024
+QUICK_RESULT_PAGES = 20  # results up to this many pages may be answered on the event loop
 
 
 def _errors(*codes: int) -> dict:
@@ -32,7 +33,7 @@ def _orchestrator(request: Request) -> Orchestrator:
 async def _read(request: Request, read: Callable[[], T]) -> T:
     """Run a store read on the event loop when the store's reads are local and quick (no thread hop,
     which is what a status call waits longest for while OCR keeps the cores busy); else in a thread."""
-    if request.app.state.runtime.store.quick_reads:
+    if request.app.state.runtime.quick_reads:
         return read()
     return await run_in_threadpool(read)
 
@@ -105,7 +106,7 @@ async def check_status(request: Request, document_id: str):
                      "description": "The result in the format asked for."}},
     summary="A completed document's text, per page, or as plain text, hOCR or a searchable PDF",
 )
-def get_result(
+async def get_result(
     request: Request,
     document_id: str,
     format: Annotated[Literal["json", "text", "hocr", "pdf"], Query(
@@ -115,30 +116,36 @@ def get_result(
         description="JSON only: include each page's words with boxes and confidences.")] = False,
 ):
     orchestrator = _orchestrator(request)
-    status = orchestrator.status(document_id)
+    status = await _read(request, lambda: orchestrator.status(document_id))
     if status.status == FAILED:
         return JSONResponse(status.to_json(), status_code=409)
     if status.status != COMPLETED:
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
 
-    pages = orchestrator.pages(status)
-    if format == "text":
-        return PlainTextResponse(document_text(pages))
-    if format == "hocr":
-        from ..pipeline.outputs import render_hocr
+    def answer() -> Response:
+        pages = orchestrator.pages(status)
+        if format == "text":
+            return PlainTextResponse(document_text(pages))
+        if format == "hocr":
+            from ..pipeline.outputs import render_hocr
 
-        return Response(render_hocr(document_id, pages), media_type="text/html; charset=utf-8")
-    if format == "pdf":
-        from ..pipeline.outputs import render_searchable_pdf
+            return Response(render_hocr(document_id, pages), media_type="text/html; charset=utf-8")
+        if format == "pdf":
+            from ..pipeline.outputs import render_searchable_pdf
 
-        with orchestrator.original(status) as original:
-            pdf = render_searchable_pdf(original, pages)
-        return Response(pdf, media_type="application/pdf",
-                        headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
-    if not words:
-        pages = [{key: value for key, value in page.items() if key != "words"} for page in pages]
-    # The stored pages are already in the documented shape; JSONResponse skips a second validation.
-    return JSONResponse({**status.to_json(), "text": document_text(pages), "pages": pages})
+            with orchestrator.original(status) as original:
+                pdf = render_searchable_pdf(original, pages)
+            return Response(pdf, media_type="application/pdf",
+                            headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
+        if not words:
+            pages = [{key: value for key, value in page.items() if key != "words"} for page in pages]
+        # The stored pages are already in the documented shape; JSONResponse skips a second validation.
+        return JSONResponse({**status.to_json(), "text": document_text(pages), "pages": pages})
+
+    # Rendering, and decoding a long document's pages, take a while: a thread, never the event loop.
+    if format in ("hocr", "pdf") or status.pages_total > QUICK_RESULT_PAGES:
+        return await run_in_threadpool(answer)
+    return await _read(request, answer)
 
 
 @router.get("/languages", summary="Installed OCR languages")

@@ -160,6 +160,8 @@ class DocumentStore(ABC):
 class Cache(ABC):
     """A small key/value cache with expiry; losing it never loses data."""
 
+    quick_reads: bool = False  # as DocumentStore.quick_reads: in-process, never waits on a network
+
     @abstractmethod
     def get(self, key: str) -> bytes | None: ...
 

@@ -279,6 +279,8 @@ class LocalStore(DocumentStore):
 class MemoryCache(Cache):
     """In-process cache for the embedded mode: bounded, with expiry."""
 
+    quick_reads = True
+
     def __init__(self, max_entries: int = 256):
         self._entries: dict[str, tuple[float, bytes]] = {}
         self._max = max_entries
