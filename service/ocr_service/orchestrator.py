@@ -42,6 +42,10 @@ class Conflict(Exception):
     """The document id exists with other bytes or options."""
 
 
+class UnknownContent(Exception):
+    """A document named by its SHA-256 whose bytes this service does not have (with those options)."""
+
+
 class NotFound(Exception):
     pass
 
@@ -112,20 +116,43 @@ class Orchestrator:
     def submit(self, upload: Upload, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
         """Accept a document. Returns its status and whether it was newly created.
         Raises DocumentError (bad input), Conflict, StoreUnavailable."""
+        return self._submit(upload.sha256, document_id, language, mode,
+                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename)
+
+    def submit_known(self, sha256: str, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
+        """Accept a document by the SHA-256 of bytes uploaded before with the same options: it shares
+        that upload's result (or its computation, while running). Raises UnknownContent as well."""
+        def follow(record: DocumentRecord) -> DocumentRecord:
+            primary = self.store.primary_of(record.cache_key)
+            source = self.store.get(primary) if primary else None
+            if source is None or source.status == FAILED:
+                raise UnknownContent(
+                    f"This service has no document with SHA-256 {sha256} and these options (language, mode) "
+                    "that is processed or being processed; upload the file instead.")
+            record.media_type, record.pages_total = source.media_type, source.pages_total
+            record.size_bytes, record.result_of = source.size_bytes, source.document_id
+            self.store.create(record, None)
+            return source
+
+        return self._submit(sha256, document_id, language, mode, follow, 0, None)
+
+    def _submit(self, sha256: str, document_id: str | None, language: str, mode: str,
+                accept: Callable[[DocumentRecord], DocumentRecord], size_bytes: int,
+                filename: str | None) -> tuple[Status, bool]:
         options = PageOptions(language=language, mode=mode)
         validate_options(options)
-        key = cache_key_for(upload.sha256, options)
+        key = cache_key_for(sha256, options)
 
         document_id = document_id or uuid.uuid4().hex
         existing = self.store.get(document_id)
         if existing is not None:
             return self._same_or_conflict(existing, key), False
         record = DocumentRecord(
-            document_id=document_id, content_sha256=upload.sha256, cache_key=key, options=asdict(options),
-            filename=upload.filename, media_type="", size_bytes=upload.size_bytes, pages_total=0,
+            document_id=document_id, content_sha256=sha256, cache_key=key, options=asdict(options),
+            filename=filename, media_type="", size_bytes=size_bytes, pages_total=0,
         )
         try:
-            source = self._accept(record, upload)
+            source = accept(record)
         except DuplicateDocument:  # the same id was uploaded concurrently
             return self._same_or_conflict(self.store.get(document_id), key), False
         # Answered from the records at hand: reading them back would cost round trips on every upload.
@@ -192,13 +219,16 @@ class Orchestrator:
                       pages_done=source.pages_done, error=source.error, result_source=source.document_id,
                       source_updated_at=source.updated_at)
 
-    def pages(self, status: Status) -> list[dict[str, Any]]:
-        """The completed document's pages, words included (served from the cache when it has them)."""
-        key = f"result:{status.record.cache_key}"
+    def pages(self, status: Status, words: bool = True) -> list[dict[str, Any]]:
+        """The completed document's pages, with or without their words (served from the cache when it
+        has them). Cached apart: words are most of a page's JSON, and most clients never ask for them."""
+        key = f"result:{status.record.cache_key}:{'words' if words else 'text'}"
         cached = self.cache.get(key)
         if cached is not None:
             return json.loads(cached)
         pages = list(self.store.pages(status.result_source))
+        if not words:
+            pages = [{name: value for name, value in page.items() if name != "words"} for page in pages]
         if status.status == COMPLETED and self.result_cache_ttl_s:
             encoded = json.dumps(pages).encode()
             if len(encoded) <= MAX_CACHED_RESULT_BYTES:  # a 2000-page book stays in the store only

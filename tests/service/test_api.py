@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -26,7 +27,8 @@ def test_scanned_page_round_trip(client, scanned_page):
     response = scanned_page.upload(client)
     assert response.status_code == 202
     accepted = response.json()
-    assert set(accepted) == {"document_id", "status", "status_url", "result_url"}
+    assert set(accepted) == {"document_id", "status", "content_sha256", "status_url", "result_url"}
+    assert accepted["content_sha256"] == hashlib.sha256(scanned_page.data).hexdigest()
     assert accepted["status"] in ("queued", "processing", "completed")
     assert accepted["status_url"].endswith(f"/check-status/{accepted['document_id']}")
 
@@ -224,3 +226,34 @@ def test_uploads_up_to_upload_memory_bytes_are_received_in_memory():
 
     create_app(Settings(upload_memory_bytes=3 * 1024 * 1024))
     assert MultiPartParser.spool_max_size == 3 * 1024 * 1024
+
+
+def test_a_document_named_by_its_sha256_shares_the_earlier_result(client):
+    """Re-submitting without the bytes: the new document is complete at once, with the same text."""
+    doc = small_scans(1, seed=7100)[0]
+    first = doc.upload(client).json()
+    assert wait_for(client, first["document_id"])["status"] == "completed"
+
+    again = client.post("/extract", data={"sha256": first["content_sha256"].upper(), "document_id": "by-hash-1"})
+    assert again.status_code == 202, again.text
+    assert again.json()["status"] == "completed" and again.json()["content_sha256"] == first["content_sha256"]
+    earlier = client.get(f"/result/{first['document_id']}").json()
+    shared = client.get("/result/by-hash-1").json()
+    assert shared["document_id"] == "by-hash-1" and shared["pages_total"] == 1
+    assert shared["text"] == earlier["text"] and samples.cer(doc.pages[0], shared["text"]) <= 0.02
+    assert client.get("/result/by-hash-1", params={"format": "pdf"}).content.startswith(b"%PDF")
+
+    repeated = client.post("/extract", data={"sha256": first["content_sha256"], "document_id": "by-hash-1"})
+    assert repeated.status_code == 202 and repeated.headers["X-Created"] == "false"
+    other_options = client.post("/extract", data={"sha256": first["content_sha256"], "mode": "ocr"})
+    assert other_options.status_code == 404 and other_options.json()["error"]["code"] == "unknown_content"
+
+
+def test_submit_by_sha256_refuses_unknown_and_malformed_hashes(client):
+    unknown = client.post("/extract", data={"sha256": "0" * 64})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "unknown_content" and "upload the file" in unknown.text
+    assert client.post("/extract", data={"sha256": "not-a-hash"}).status_code == 422
+    both = client.post("/extract", files={"file": ("a.pdf", b"%PDF-1.4")}, data={"sha256": "0" * 64})
+    assert both.status_code == 422 and both.json()["error"]["code"] == "file_and_sha256"
+    assert client.get("/health").status_code == 200

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..orchestrator import Conflict, NotFound
+from ..orchestrator import Conflict, NotFound, UnknownContent
 from ..pipeline import DocumentError
 from ..store.base import StoreUnavailable
 
@@ -49,6 +49,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Conflict)
     async def conflict(_: Request, error: Conflict):
         return error_response(409, "document_id_conflict", str(error))
+
+    @app.exception_handler(UnknownContent)
+    async def unknown_content(_: Request, error: UnknownContent):
+        return error_response(404, "unknown_content", str(error))
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, error: NotFound):

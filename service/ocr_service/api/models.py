@@ -22,6 +22,8 @@ class ErrorResponse(BaseModel):
 class SubmitResponse(BaseModel):
     document_id: str
     status: Status
+    content_sha256: str = Field(description="SHA-256 of the document's bytes: send it as `sha256` instead of "
+                                            "the file to submit the same document again.")
     status_url: str = Field(description="Poll this for progress.")
     result_url: str = Field(description="Fetch the result here once completed.")
 

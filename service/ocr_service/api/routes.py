@@ -54,7 +54,7 @@ def _receive(request: Request, file: UploadFile) -> Upload:
 def _submit_response(request: Request, status: Status) -> SubmitResponse:
     document_id = status.record.document_id
     return SubmitResponse(
-        document_id=document_id, status=status.status,
+        document_id=document_id, status=status.status, content_sha256=status.record.content_sha256,
         status_url=str(request.url_for("check_status", document_id=document_id)),
         result_url=str(request.url_for("get_result", document_id=document_id)),
     )
@@ -62,13 +62,19 @@ def _submit_response(request: Request, status: Status) -> SubmitResponse:
 
 @router.post(
     "/extract", status_code=202, response_model=SubmitResponse,
-    responses={**_errors(400, 409, 413, 415, 422, 503),
+    responses={**_errors(400, 404, 409, 413, 415, 422, 503),
                202: {"description": "Accepted: the document and its record are stored durably."}},
     summary="Upload a document (PDF, PNG, JPEG, TIFF) for text extraction",
 )
 def extract(
     request: Request,
-    file: Annotated[UploadFile, File(description="The document. Its type is detected from its bytes.")],
+    file: Annotated[UploadFile | None, File(
+        description="The document. Its type is detected from its bytes.")] = None,
+    sha256: Annotated[str | None, Form(
+        pattern=r"^[0-9A-Fa-f]{64}$",
+        description="Instead of `file`: the SHA-256 of a document uploaded before with the same `language` "
+                    "and `mode`. The new document shares that upload's result without the bytes being sent "
+                    "again; 404 `unknown_content` when the service does not have them.")] = None,
     document_id: Annotated[str | None, Form(
         pattern=DOCUMENT_ID_PATTERN,
         description="Your id for the document (`[A-Za-z0-9._-]{1,128}`); generated when absent. "
@@ -81,11 +87,20 @@ def extract(
         description="`auto`: use a page's text layer when it is real text, else OCR; `ocr`: always OCR; "
                     "`text`: never OCR.")] = "auto",
 ):
-    upload = _receive(request, file)
-    try:
-        status, created = _orchestrator(request).submit(upload, document_id, language, mode)
-    finally:
-        upload.discard()
+    orchestrator = _orchestrator(request)
+    if file is not None and sha256 is not None:
+        raise ApiError(422, "file_and_sha256", "Send either the file or its sha256, not both.")
+    if sha256 is not None:
+        status, created = orchestrator.submit_known(sha256.lower(), document_id, language, mode)
+    elif file is not None:
+        upload = _receive(request, file)
+        try:
+            status, created = orchestrator.submit(upload, document_id, language, mode)
+        finally:
+            upload.discard()
+    else:
+        raise ApiError(422, "missing_file", "No file was sent: upload the document as multipart/form-data "
+                                            "field `file` (or name one uploaded before by its `sha256`).")
     body = _submit_response(request, status)
     return JSONResponse(body.model_dump(), status_code=202,
                         headers={"Location": body.status_url, "X-Created": str(created).lower()})
@@ -123,7 +138,7 @@ async def get_result(
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
 
     def answer() -> Response:
-        pages = orchestrator.pages(status)
+        pages = orchestrator.pages(status, words=words or format in ("hocr", "pdf"))
         if format == "text":
             return PlainTextResponse(document_text(pages))
         if format == "hocr":
@@ -137,8 +152,6 @@ async def get_result(
                 pdf = render_searchable_pdf(original, pages)
             return Response(pdf, media_type="application/pdf",
                             headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
-        if not words:
-            pages = [{key: value for key, value in page.items() if key != "words"} for page in pages]
         # The stored pages are already in the documented shape; JSONResponse skips a second validation.
         return JSONResponse({**status.to_json(), "text": document_text(pages), "pages": pages})
 
