@@ -139,3 +139,13 @@ def test_local_reads_do_not_wait_for_a_writer(tmp_path, upload):
         writer.join()
     assert store.get("doc-1").status == "processing"
     store.close()
+
+
+def test_local_store_in_a_folder_whose_name_looks_like_a_uri(tmp_path, upload):
+    """The read connections open the database by URI: '?', '#', '%' and spaces in the path are quoted."""
+    from ocr_service.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "data ?mode=rw#1 100%")
+    store.create(record(), upload)
+    assert store.get("doc-1").status == QUEUED
+    store.close()

@@ -84,7 +84,7 @@ class LocalStore(DocumentStore):
         """This thread's read-only connection."""
         db = getattr(self._readers, "db", None)
         if db is None:
-            db = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False,
+            db = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
                                  isolation_level=None)
             self._readers.db = db
             with self._readers_lock:  # not the writer's lock: a reader never waits for a write
