@@ -56,6 +56,9 @@ class Settings(BaseSettings):
 
     # Limits
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1, description="Largest accepted upload.")
+    max_wait_s: float = Field(
+        30, ge=0, description="Longest `Prefer: wait` an upload may ask for (keep it below the load balancer's "
+                              "idle timeout).")
     upload_memory_bytes: int = Field(
         8 * 1024 * 1024, ge=0,
         description="Uploads up to this size are received in memory; larger ones are spooled to disk.")

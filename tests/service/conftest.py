@@ -20,8 +20,8 @@ class Doc:
     data: bytes
     pages: list[str]  # ground truth per page
 
-    def upload(self, client: httpx.Client, **form) -> httpx.Response:
-        return client.post("/extract", files={"file": (self.name, self.data)}, data=form)
+    def upload(self, client: httpx.Client, headers: dict[str, str] | None = None, **form) -> httpx.Response:
+        return client.post("/extract", files={"file": (self.name, self.data)}, data=form, headers=headers)
 
 
 @pytest.fixture(scope="session")

@@ -257,3 +257,35 @@ def test_submit_by_sha256_refuses_unknown_and_malformed_hashes(client):
     both = client.post("/extract", files={"file": ("a.pdf", b"%PDF-1.4")}, data={"sha256": "0" * 64})
     assert both.status_code == 422 and both.json()["error"]["code"] == "file_and_sha256"
     assert client.get("/health").status_code == 200
+
+
+def test_prefer_wait_answers_with_the_result_when_it_is_done_in_time(client):
+    """`Prefer: wait=N` (RFC 7240): one call for a small document, no polling."""
+    doc = small_scans(1, seed=7200)[0]
+    started = time.monotonic()
+    response = client.post("/extract", files={"file": (doc.name, doc.data)}, data={"document_id": "waited"},
+                           headers={"Prefer": "respond-async, wait=60"})
+    assert response.status_code == 200, response.text
+    assert response.headers["Preference-Applied"] == "wait=30"  # capped at MAX_WAIT_S
+    assert response.headers["Location"].endswith("/check-status/waited")
+    body = response.json()
+    assert body["status"] == "completed" and body["document_id"] == "waited"
+    assert samples.cer(doc.pages[0], body["text"]) <= 0.02 and "words" not in body["pages"][0]
+    assert time.monotonic() - started < 30
+    # the same document named by its hash: complete at once, one call
+    again = client.post("/extract", data={"sha256": hashlib.sha256(doc.data).hexdigest()},
+                        headers={"Prefer": "wait=5"})
+    assert again.status_code == 200 and again.json()["text"] == body["text"]
+
+
+def test_prefer_wait_that_runs_out_or_is_not_understood_gives_the_usual_202(client):
+    long_scan = samples.scanned_pdf([samples.sample_text(7400 + n, lines=5) for n in range(16)], seed=7400)
+    started = time.monotonic()
+    response = client.post("/extract", files={"file": ("long.pdf", long_scan)}, data={"document_id": "waited-16"},
+                           headers={"Prefer": "wait=1"})
+    assert response.status_code == 202 and response.json()["status"] in ("queued", "processing")
+    assert 1 <= time.monotonic() - started < 20
+    for prefer in ("wait=soon", "wait=0", "handling=lenient"):
+        doc = small_scans(1, seed=7300 + len(prefer))[0]
+        assert doc.upload(client, headers={"Prefer": prefer}).status_code == 202
+    assert wait_for(client, "waited-16")["status"] == "completed"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
+import time
 from collections.abc import Callable
 from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -63,10 +66,13 @@ def _submit_response(request: Request, status: Status) -> SubmitResponse:
 @router.post(
     "/extract", status_code=202, response_model=SubmitResponse,
     responses={**_errors(400, 404, 409, 413, 415, 422, 503),
-               202: {"description": "Accepted: the document and its record are stored durably."}},
+               202: {"description": "Accepted: the document and its record are stored durably."},
+               200: {"model": ResultResponse,
+                     "description": "With `Prefer: wait=N`: completed within N seconds; the result, as from "
+                                    "GET /result (a `Preference-Applied` header says so)."}},
     summary="Upload a document (PDF, PNG, JPEG, TIFF) for text extraction",
 )
-def extract(
+async def extract(
     request: Request,
     file: Annotated[UploadFile | None, File(
         description="The document. Its type is detected from its bytes.")] = None,
@@ -86,24 +92,56 @@ def extract(
     mode: Annotated[Literal["auto", "ocr", "text"], Form(
         description="`auto`: use a page's text layer when it is real text, else OCR; `ocr`: always OCR; "
                     "`text`: never OCR.")] = "auto",
+    prefer: Annotated[str | None, Header(
+        description="`wait=N` (RFC 7240): answer `200` with the result, as `GET /result` would, if the document "
+                    "is completed within N seconds (at most `MAX_WAIT_S`); otherwise the usual `202`.")] = None,
 ):
     orchestrator = _orchestrator(request)
     if file is not None and sha256 is not None:
         raise ApiError(422, "file_and_sha256", "Send either the file or its sha256, not both.")
-    if sha256 is not None:
-        status, created = orchestrator.submit_known(sha256.lower(), document_id, language, mode)
-    elif file is not None:
-        upload = _receive(request, file)
-        try:
-            status, created = orchestrator.submit(upload, document_id, language, mode)
-        finally:
-            upload.discard()
-    else:
+    if file is None and sha256 is None:
         raise ApiError(422, "missing_file", "No file was sent: upload the document as multipart/form-data "
                                             "field `file` (or name one uploaded before by its `sha256`).")
+
+    def accept() -> tuple[Status, bool]:
+        if sha256 is not None:
+            return orchestrator.submit_known(sha256.lower(), document_id, language, mode)
+        upload = _receive(request, file)
+        try:
+            return orchestrator.submit(upload, document_id, language, mode)
+        finally:
+            upload.discard()
+
+    status, created = await run_in_threadpool(accept)  # inspection and durable writes: never on the loop
     body = _submit_response(request, status)
-    return JSONResponse(body.model_dump(), status_code=202,
-                        headers={"Location": body.status_url, "X-Created": str(created).lower()})
+    headers = {"Location": body.status_url, "X-Created": str(created).lower()}
+    wait_s = _preferred_wait(prefer, request.app.state.runtime.settings.max_wait_s)
+    if wait_s:
+        status = await _wait_until_finished(request, status, wait_s)
+        if status.status == COMPLETED:
+            response = await _result(request, status, "json", words=False)
+            response.headers.update({**headers, "Preference-Applied": f"wait={wait_s:g}"})
+            return response
+    return JSONResponse(body.model_dump(), status_code=202, headers=headers)
+
+
+def _preferred_wait(prefer: str | None, limit_s: float) -> float:
+    """Seconds from a `Prefer: wait=N` header, capped; 0 when absent or not understood (RFC 7240:
+    a preference a server does not understand is ignored, not refused)."""
+    match = re.search(r"(?:^|[,;\s])wait\s*=\s*\"?(\d+(?:\.\d+)?)\"?", prefer or "", re.IGNORECASE)
+    return min(float(match.group(1)), limit_s) if match else 0.0
+
+
+async def _wait_until_finished(request: Request, status: Status, wait_s: float) -> Status:
+    """Poll the store (every instance sees the workers' progress there) until the document is finished
+    or the time is up; the interval grows from 20 ms so that quick documents come back quickly."""
+    orchestrator, document_id = _orchestrator(request), status.record.document_id
+    deadline, interval = time.monotonic() + wait_s, 0.02
+    while status.status not in (COMPLETED, FAILED) and time.monotonic() < deadline:
+        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 1.5, 0.5)
+        status = await _read(request, lambda: orchestrator.status(document_id))
+    return status
 
 
 @router.get("/check-status/{document_id}", response_model=StatusResponse, responses=_errors(404, 503),
@@ -136,6 +174,12 @@ async def get_result(
         return JSONResponse(status.to_json(), status_code=409)
     if status.status != COMPLETED:
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
+    return await _result(request, status, format, words)
+
+
+async def _result(request: Request, status: Status, format: str, words: bool) -> Response:
+    """A completed document's result in the format asked for."""
+    orchestrator, document_id = _orchestrator(request), status.record.document_id
 
     def answer() -> Response:
         pages = orchestrator.pages(status, words=words or format in ("hocr", "pdf"))
