@@ -131,3 +131,11 @@ def test_a_document_failing_midway_ends_failed_and_others_go_on(limited, scanned
     assert result.status_code == 409 and result.json()["error"]["code"] == "ocr_timeout"
     assert wait_for(limited, fine)["status"] == "completed"
     assert limited.get("/health").status_code == 200
+
+
+def test_prefer_wait_on_a_document_that_fails_answers_202_with_the_failed_status(limited):
+    scan = samples.scanned_pdf([samples.sample_text(7500, lines=3)], seed=7500)  # OCR cannot finish in 1 ms
+    response = limited.post("/extract", files={"file": ("fails.pdf", scan)}, headers={"Prefer": "wait=30"})
+    assert response.status_code == 202 and response.json()["status"] == "failed", response.text
+    status = limited.get(response.headers["Location"]).json()
+    assert status["error"]["code"] == "ocr_timeout"

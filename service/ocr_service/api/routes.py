@@ -113,15 +113,15 @@ async def extract(
             upload.discard()
 
     status, created = await run_in_threadpool(accept)  # inspection and durable writes: never on the loop
-    body = _submit_response(request, status)
-    headers = {"Location": body.status_url, "X-Created": str(created).lower()}
     wait_s = _preferred_wait(prefer, request.app.state.runtime.settings.max_wait_s)
     if wait_s:
         status = await _wait_until_finished(request, status, wait_s)
-        if status.status == COMPLETED:
-            response = await _result(request, status, "json", words=False)
-            response.headers.update({**headers, "Preference-Applied": f"wait={wait_s:g}"})
-            return response
+    body = _submit_response(request, status)
+    headers = {"Location": body.status_url, "X-Created": str(created).lower()}
+    if wait_s and status.status == COMPLETED:
+        response = await _result(request, status, "json", words=False)
+        response.headers.update({**headers, "Preference-Applied": f"wait={wait_s:g}"})
+        return response
     return JSONResponse(body.model_dump(), status_code=202, headers=headers)
 
 
