@@ -114,71 +114,42 @@ resource "aws_vpc_security_group_egress_rule" "redis" {
 # ---------------------------------------------------------------------------
 # Instance profile: CloudWatch agent + read the service's SSM parameters
 # ---------------------------------------------------------------------------
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
+module "instance_profile" {
+  source = "../instance-profile"
+
+  name                       = var.name
+  description                = "OCR service instances of ${var.name}"
+  ssm_parameter_arns         = local.ssm_parameter_arns
+  parameters_policy_name     = "read-service-parameters"
+  ssm_kms_key_arn            = var.ssm_kms_key_arn
+  enable_ssm_session_manager = var.enable_ssm_session_manager
+  tags                       = var.tags
 }
 
-resource "aws_iam_role" "this" {
-  name_prefix        = "${substr(var.name, 0, 30)}-"
-  description        = "OCR service instances of ${var.name}"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-
-  tags = merge(var.tags, { Name = var.name })
+# The profile's resources lived in this module before it was shared with modules/redis.
+moved {
+  from = aws_iam_role.this
+  to   = module.instance_profile.aws_iam_role.this
 }
 
-resource "aws_iam_role_policy_attachment" "cloudwatch_agent" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/CloudWatchAgentServerPolicy"
+moved {
+  from = aws_iam_role_policy_attachment.cloudwatch_agent
+  to   = module.instance_profile.aws_iam_role_policy_attachment.cloudwatch_agent
 }
 
-resource "aws_iam_role_policy_attachment" "ssm_core" {
-  count = var.enable_ssm_session_manager ? 1 : 0
-
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+moved {
+  from = aws_iam_role_policy_attachment.ssm_core
+  to   = module.instance_profile.aws_iam_role_policy_attachment.ssm_core
 }
 
-data "aws_iam_policy_document" "ssm_parameters" {
-  count = length(var.ssm_parameters) > 0 ? 1 : 0
-
-  statement {
-    sid       = "ReadServiceParameters"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
-    resources = local.ssm_parameter_arns
-  }
-
-  statement {
-    sid       = "DecryptSecureStrings"
-    actions   = ["kms:Decrypt"]
-    resources = var.ssm_kms_key_arn != null ? [var.ssm_kms_key_arn] : ["arn:${local.partition}:kms:${local.region}:${local.account}:key/*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["ssm.${local.region}.amazonaws.com"]
-    }
-  }
+moved {
+  from = aws_iam_role_policy.ssm_parameters
+  to   = module.instance_profile.aws_iam_role_policy.parameters
 }
 
-resource "aws_iam_role_policy" "ssm_parameters" {
-  count = length(var.ssm_parameters) > 0 ? 1 : 0
-
-  name   = "read-service-parameters"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.ssm_parameters[0].json
-}
-
-resource "aws_iam_instance_profile" "this" {
-  name_prefix = "${substr(var.name, 0, 30)}-"
-  role        = aws_iam_role.this.name
-
-  tags = merge(var.tags, { Name = var.name })
+moved {
+  from = aws_iam_instance_profile.this
+  to   = module.instance_profile.aws_iam_instance_profile.this
 }
 
 # ---------------------------------------------------------------------------
@@ -194,7 +165,7 @@ resource "aws_launch_template" "this" {
   user_data              = base64encode(local.user_data)
 
   iam_instance_profile {
-    arn = aws_iam_instance_profile.this.arn
+    arn = module.instance_profile.instance_profile_arn
   }
 
   network_interfaces {

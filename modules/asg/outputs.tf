@@ -25,17 +25,17 @@ output "security_group_id" {
 
 output "iam_role_name" {
   description = "Name of the instances' IAM role."
-  value       = aws_iam_role.this.name
+  value       = module.instance_profile.role_name
 }
 
 output "iam_role_arn" {
   description = "ARN of the instances' IAM role."
-  value       = aws_iam_role.this.arn
+  value       = module.instance_profile.role_arn
 }
 
 output "instance_profile_arn" {
   description = "ARN of the instances' instance profile."
-  value       = aws_iam_instance_profile.this.arn
+  value       = module.instance_profile.instance_profile_arn
 }
 
 output "ami_id" {

@@ -91,67 +91,42 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 # ---------------------------------------------------------------------------
 # Instance profile: read the password parameter, CloudWatch agent
 # ---------------------------------------------------------------------------
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
+module "instance_profile" {
+  source = "../instance-profile"
+
+  name                       = var.name
+  description                = "Redis instance ${var.name}"
+  ssm_parameter_arns         = [local.password_parameter_arn]
+  parameters_policy_name     = "read-redis-password"
+  ssm_kms_key_arn            = var.ssm_kms_key_arn
+  enable_ssm_session_manager = var.enable_ssm_session_manager
+  tags                       = var.tags
 }
 
-resource "aws_iam_role" "this" {
-  name_prefix        = "${substr(var.name, 0, 30)}-"
-  description        = "Redis instance ${var.name}"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-
-  tags = merge(var.tags, { Name = var.name })
+# The profile's resources lived in this module before it was shared with modules/asg.
+moved {
+  from = aws_iam_role.this
+  to   = module.instance_profile.aws_iam_role.this
 }
 
-resource "aws_iam_role_policy_attachment" "cloudwatch_agent" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/CloudWatchAgentServerPolicy"
+moved {
+  from = aws_iam_role_policy_attachment.cloudwatch_agent
+  to   = module.instance_profile.aws_iam_role_policy_attachment.cloudwatch_agent
 }
 
-resource "aws_iam_role_policy_attachment" "ssm_core" {
-  count = var.enable_ssm_session_manager ? 1 : 0
-
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+moved {
+  from = aws_iam_role_policy_attachment.ssm_core
+  to   = module.instance_profile.aws_iam_role_policy_attachment.ssm_core
 }
 
-data "aws_iam_policy_document" "password" {
-  statement {
-    sid       = "ReadRedisPassword"
-    actions   = ["ssm:GetParameter"]
-    resources = [local.password_parameter_arn]
-  }
-
-  statement {
-    sid       = "DecryptSecureString"
-    actions   = ["kms:Decrypt"]
-    resources = var.ssm_kms_key_arn != null ? [var.ssm_kms_key_arn] : ["arn:${local.partition}:kms:${local.region}:${local.account}:key/*"]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["ssm.${local.region}.amazonaws.com"]
-    }
-  }
+moved {
+  from = aws_iam_role_policy.password
+  to   = module.instance_profile.aws_iam_role_policy.parameters[0]
 }
 
-resource "aws_iam_role_policy" "password" {
-  name   = "read-redis-password"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.password.json
-}
-
-resource "aws_iam_instance_profile" "this" {
-  name_prefix = "${substr(var.name, 0, 30)}-"
-  role        = aws_iam_role.this.name
-
-  tags = merge(var.tags, { Name = var.name })
+moved {
+  from = aws_iam_instance_profile.this
+  to   = module.instance_profile.aws_iam_instance_profile.this
 }
 
 # ---------------------------------------------------------------------------
@@ -163,7 +138,7 @@ resource "aws_instance" "this" {
   instance_type               = var.instance_type
   subnet_id                   = var.subnet_id
   vpc_security_group_ids      = [aws_security_group.this.id]
-  iam_instance_profile        = aws_iam_instance_profile.this.name
+  iam_instance_profile        = module.instance_profile.instance_profile_name
   associate_public_ip_address = false
   ebs_optimized               = true
   monitoring                  = var.detailed_monitoring
@@ -188,7 +163,7 @@ resource "aws_instance" "this" {
   tags = merge(var.tags, { Name = var.name, Role = "redis" })
 
   # The role policy must exist before boot, when user data reads the password.
-  depends_on = [aws_iam_role_policy.password]
+  depends_on = [module.instance_profile]
 }
 
 # EC2 auto-recovery: a failed system status check moves the instance to healthy hardware,

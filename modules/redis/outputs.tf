@@ -20,7 +20,7 @@ output "security_group_id" {
 
 output "iam_role_name" {
   description = "Name of the instance's IAM role."
-  value       = aws_iam_role.this.name
+  value       = module.instance_profile.role_name
 }
 
 output "ami_id" {
