@@ -1,5 +1,5 @@
 # OCR service image. The install steps live in packer/scripts/install-ocr-runtime.sh, which the
-# image tests (tests/infra/image) also run in a Debian bookworm rootfs.
+# image tests (tests/images/suite) also run in a Debian bookworm rootfs.
 #   docker build -t ocr-service .                                      eng + osd
 #   docker build --build-arg TESSERACT_LANGS="deu fra" -t ocr-service .  more languages
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

@@ -24,11 +24,12 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-from ocr_service import samples  # noqa: E402
 from ocr_service.pipeline import Limits, PageOptions, engine, process_page  # noqa: E402
+from tests.support import samples
+from tests.support.corpus import DATA  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "accuracy.json"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = DATA
 
 
 def plain_tesseract(image_path: Path) -> tuple[str, float]:
@@ -44,8 +45,8 @@ def plain_tesseract(image_path: Path) -> tuple[str, float]:
 
 
 def real_cases() -> list[tuple[str, Path, str]]:
-    """The Tesseract project's phototest scan and its rotated copy, when the shared corpus is there."""
-    folder = Path(os.environ.get("OCR_TEST_CORPUS", CORPUS))
+    """The Tesseract project's phototest scan and its rotated copy, from tests/data."""
+    folder = CORPUS
     truth = folder / "phototest.txt"
     if not truth.exists():
         return []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import CORES, Row, embedded_service, process, scanned_pdf, text_pdf
+from .harness import CORES, Row, embedded_service, process, scanned_pdf, text_pdf
 
 PAGES = 200
 SUBSET = 12

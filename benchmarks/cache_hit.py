@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import httpx
-from harness import CORES, Row, embedded_service, process, scanned_pdf, submit
+
+from .harness import CORES, Row, embedded_service, process, scanned_pdf, submit
 
 REPEATS = 30
 STATUS_CALLS = 300

@@ -7,7 +7,6 @@ import io
 import os
 import shutil
 import statistics
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,11 +16,10 @@ from typing import Any
 import httpx
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the root conftest.py holds the server helpers the tests use
+from ocr_service.jobs.pool import OCR_NICENESS
+from tests.support.servers import BIN, ServerProcess, ServiceFactory, free_port, wait_until
 
-from conftest import BIN, ServerProcess, ServiceFactory, free_port, wait_until  # noqa: E402
-from ocr_service.jobs.pool import OCR_NICENESS  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 CORES = len(os.sched_getaffinity(0))
 
@@ -137,7 +135,7 @@ def scanned_pdf(count: int, lines: int = 30, seed: int = 0, distinct: int | None
                 noise: bool = True) -> tuple[bytes, list[str]]:
     """A scanned PDF of `count` pages and its ground truth. With `distinct`, only that many different
     pages are rendered and repeated (cheap long documents; OCR does the same work per page)."""
-    from ocr_service import samples
+    from tests.support import samples
 
     unique = [samples.sample_text(seed + i, lines=lines) for i in range(distinct or count)]
     data = samples.scanned_pdf(unique, noise=noise, seed=seed)
@@ -157,14 +155,14 @@ def scanned_pdf(count: int, lines: int = 30, seed: int = 0, distinct: int | None
 
 
 def text_pdf(count: int, lines: int = 40, seed: int = 0) -> tuple[bytes, list[str]]:
-    from ocr_service import samples
+    from tests.support import samples
 
     truth = [samples.sample_text(seed + i, lines=lines) for i in range(count)]
     return samples.text_pdf(truth), truth
 
 
 def mean_cer(truth: list[str], texts: list[str]) -> float:
-    from ocr_service import samples
+    from tests.support import samples
 
     return statistics.fmean(samples.cer(t, x) for t, x in zip(truth, texts, strict=True))
 

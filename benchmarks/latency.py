@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness import CORES, Row, embedded_service, percentile, process, scanned_pdf, submit
+from .harness import CORES, Row, embedded_service, percentile, process, scanned_pdf, submit
 
 CALLS = 1500
 PAUSE_S = 0.005  # a polling client, not a flood: the OCR should be what loads the machine

@@ -7,7 +7,7 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from harness import CORES, MB, Row, TreeRss, embedded_service, process, scanned_pdf, wait_finished
+from .harness import CORES, MB, Row, TreeRss, embedded_service, process, scanned_pdf, wait_finished
 
 PAGES = 200
 BIG = 35_000

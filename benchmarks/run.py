@@ -1,7 +1,7 @@
 """Runs the benchmarks side by side on this machine, prints one table and writes JSON.
 
-    .venv/bin/python benchmarks/run.py              # all of them
-    .venv/bin/python benchmarks/run.py cache memory # some of them
+    .venv/bin/python -m benchmarks.run            # all of them
+    .venv/bin/python -m benchmarks.run cache memory # some of them
 """
 
 from __future__ import annotations
@@ -17,13 +17,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-import born_digital
-import cache_hit
-import latency
-import memory
-import scaling
-import throughput
-from harness import CORES, PRIORITY, Row, Servers, prioritise
+from . import born_digital, cache_hit, latency, memory, scaling, throughput
+from .harness import CORES, PRIORITY, Row, Servers, prioritise
 
 BENCHMARKS = {
     "throughput": throughput.measure,

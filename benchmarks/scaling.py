@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from harness import BENCH_ENV, Row, scanned_pdf, submit, wait_finished
+from .harness import BENCH_ENV, Row, scanned_pdf, submit, wait_finished
 
 DOCUMENTS = 24
 ROUNDS = 2  # 1 worker, 2 workers, 1 worker, 2 workers: the best round of each, so a burst of other load

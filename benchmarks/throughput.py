@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness import CORES, OCR_PRIORITY, Row, TreeCpu, children_cpu, embedded_service, mean_cer, process, scanned_pdf
+from .harness import CORES, OCR_PRIORITY, Row, TreeCpu, children_cpu, embedded_service, mean_cer, process, scanned_pdf
 
 PAGES = 40
 

@@ -9,7 +9,7 @@ $(VENV)/.bench-installed: pyproject.toml | venv
 	touch $@
 
 bench: deps bench-deps
-	$(PY) benchmarks/run.py $(BENCH_ARGS)
-	$(PY) benchmarks/accuracy.py
+	$(PY) -m benchmarks.run $(BENCH_ARGS)
+	$(PY) -m benchmarks.accuracy
 
 .PHONY: bench-deps

@@ -1,5 +1,5 @@
 # Machine and container images (docs/images.md): Packer template checks, hadolint, shellcheck, and the
-# image suite (tests/infra/image) against Debian rootfs provisioned by packer/scripts. The rootfs are
+# image suite (tests/images/suite) against Debian rootfs provisioned by packer/scripts. The rootfs are
 # cached outside the checkout in $(IMAGE_CACHE) and rebuilt only when packer/scripts, packer/files,
 # the harness or pyproject.toml change. Cold ~3 min, warm well under a minute.
 EXTRA_SYSTEM_PACKAGES += debootstrap shellcheck
@@ -16,17 +16,17 @@ $(VENV)/.images-deps: $(VENV)/.installed mk/images.mk
 
 # Prints ocr=<path> and redis=<path>.
 images-rootfs:
-	@OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/infra/image/rootfs.py build
+	@OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/images/suite/rootfs.py build
 
 test-images: images-deps
-	$(VENV)/bin/pytest tests/infra/test_packer_templates.py tests/infra/test_dockerfile.py $(PYTEST_ARGS)
-	@roots="$$(OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/infra/image/rootfs.py build)" || exit 1; \
+	$(VENV)/bin/pytest tests/images/test_packer_templates.py tests/images/test_dockerfile.py $(PYTEST_ARGS)
+	@roots="$$(OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/images/suite/rootfs.py build)" || exit 1; \
 	for role in ocr redis; do \
 	  root="$$(printf '%s\n' "$$roots" | sed -n "s/^$$role=//p")"; \
 	  echo "image suite: $$role image, rootfs $$root"; \
-	  $(VENV)/bin/pytest tests/infra/image --image-role=$$role --connection=chroot --hosts="$$root" \
+	  $(VENV)/bin/pytest tests/images/suite --image-role=$$role --connection=chroot --hosts="$$root" \
 	    -rs $(PYTEST_ARGS) || exit 1; \
 	done
 
 images-clean:
-	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/infra/image/rootfs.py clean
+	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/images/suite/rootfs.py clean

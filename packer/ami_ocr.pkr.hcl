@@ -75,7 +75,7 @@ variable "log_group_prefix" {
 
 variable "run_image_tests" {
   type        = bool
-  description = "Run tests/infra/image against the build instance before the AMI is created."
+  description = "Run tests/images/suite against the build instance before the AMI is created."
   default     = true
 }
 

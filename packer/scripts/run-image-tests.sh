@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs on the machine that runs Packer (shell-local provisioner), not on the build instance: the
-# image test suite (tests/infra/image) against the build instance over SSH, with the temporary key
+# image test suite (tests/images/suite) against the build instance over SSH, with the temporary key
 # Packer generated for it. A failing test fails the build before the AMI is created.
 # Environment (set by the templates): IMAGE_ROLE, IMAGE_HOST, IMAGE_SSH_PORT, IMAGE_USER,
 # IMAGE_SSH_KEY (the private key itself), REPO_ROOT, PYTEST (empty: $REPO_ROOT/.venv/bin/pytest),
@@ -34,7 +34,7 @@ EOF
 
 cd "$REPO_ROOT"
 # --sudo: the checks read root-only files (secrets directories, docker state) as ec2-user.
-"$pytest" tests/infra/image -p no:cacheprovider -rs \
+"$pytest" tests/images/suite -p no:cacheprovider -rs \
   --image-role="$IMAGE_ROLE" \
   --hosts=ssh://image-under-test \
   --ssh-config="$workdir/ssh_config" \

@@ -1,27 +1,14 @@
-"""Documents with known text, the service under test (one per mode), and polling helpers."""
+"""Generated documents, and the service under test (one per mode)."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
-import httpx
 import pytest
 
-from conftest import ServiceFactory
-from ocr_service import samples
+from tests.support import samples
+from tests.support.documents import Doc
+from tests.support.servers import ServiceFactory
 
 MODES = ["embedded", "production"]
-
-
-@dataclass(frozen=True)
-class Doc:
-    name: str
-    data: bytes
-    pages: list[str]  # ground truth per page
-
-    def upload(self, client: httpx.Client, headers: dict[str, str] | None = None, **form) -> httpx.Response:
-        return client.post("/extract", files={"file": (self.name, self.data)}, data=form, headers=headers)
 
 
 @pytest.fixture(scope="session")
@@ -48,15 +35,6 @@ def mixed_doc() -> Doc:
     return Doc("mixed.pdf", samples.mixed_pdf([("text", texts[0]), ("scan", texts[1])]), texts)
 
 
-def small_scans(count: int, seed: int = 500) -> list[Doc]:
-    """Distinct one-page scans (distinct bytes, so no two share a result)."""
-    docs = []
-    for n in range(count):
-        text = samples.sample_text(seed + n, lines=3)
-        docs.append(Doc(f"small-{seed + n}.pdf", samples.scanned_pdf([text], seed=seed + n), [text]))
-    return docs
-
-
 @pytest.fixture(scope="module", params=MODES)
 def service(request, tmp_path_factory, redis_server, mongo_server):
     """One running service per mode for a test module (production: MongoDB + Redis + Dramatiq)."""
@@ -69,25 +47,3 @@ def service(request, tmp_path_factory, redis_server, mongo_server):
 def client(service):
     with service.client() as client:
         yield client
-
-
-def wait_for(client: httpx.Client, document_id: str, timeout: float = 120,
-             until: tuple[str, ...] = ("completed", "failed")) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.get(f"/check-status/{document_id}").json()
-        if status["status"] in until:
-            return status
-        time.sleep(0.1)
-    raise TimeoutError(f"{document_id} still {status['status']} after {timeout:.0f} s")
-
-
-def submit_and_wait(client: httpx.Client, doc: Doc, timeout: float = 120, **form) -> dict:
-    response = doc.upload(client, **form)
-    assert response.status_code == 202, response.text
-    document_id = response.json()["document_id"]
-    status = wait_for(client, document_id, timeout)
-    assert status["status"] == "completed", status
-    result = client.get(f"/result/{document_id}")
-    assert result.status_code == 200, result.text
-    return result.json()

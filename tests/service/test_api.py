@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from pathlib import Path
 
 import pytest
 
-from ocr_service import samples
-
-from .conftest import small_scans, submit_and_wait, wait_for
+from tests.support import samples
+from tests.support.corpus import DATA
+from tests.support.documents import small_scans
+from tests.support.polling import submit_and_wait, wait_for
 
 
 def test_health_names_the_mode_and_its_dependencies(client, service):
@@ -190,10 +190,9 @@ def test_images_are_accepted_by_their_bytes(client):
     assert samples.cer(text, result["text"]) <= 0.02
 
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+CORPUS = DATA
 
 
-@pytest.mark.skipif(not (CORPUS / "phototest.tif").exists(), reason="needs ../shared/corpus beside the checkout")
 def test_real_scan_as_pdf_is_read_exactly(client, tmp_path):
     from PIL import Image
 

@@ -7,9 +7,8 @@ import socket
 import httpx
 import pytest
 
-from ocr_service import samples
-
-from .conftest import submit_and_wait, wait_for
+from tests.support import samples
+from tests.support.polling import submit_and_wait, wait_for
 
 TINY_LIMIT = 300_000
 
@@ -81,7 +80,7 @@ def test_service_is_healthy_after_all_of_it(client, scanned_page):
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory, redis_server, mongo_server):
     """An embedded service with small limits, to hit them cheaply."""
-    from conftest import ServiceFactory
+    from tests.support.servers import ServiceFactory
 
     factory = ServiceFactory(tmp_path_factory.mktemp("limited"), redis_server, mongo_server)
     service = factory("embedded", name="limited", MAX_UPLOAD_BYTES=str(TINY_LIMIT), MAX_PAGES="3",

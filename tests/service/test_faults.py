@@ -8,11 +8,13 @@ import threading
 import httpx
 import pytest
 
-from conftest import wait_until
-from ocr_service import samples
 from ocr_service.config import Settings
+from tests.support import samples
+from tests.support.documents import Doc, small_scans
+from tests.support.polling import wait_for
+from tests.support.servers import wait_until
 
-from .conftest import MODES, Doc, small_scans, wait_for
+from .conftest import MODES
 
 
 def _submit_all(client: httpx.Client, docs: list[Doc]) -> list[str]:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from ocr_service import samples
 from ocr_service.pipeline import (
     DocumentError,
     Limits,
@@ -29,9 +28,11 @@ from ocr_service.pipeline import (
     process_page,
     validate_language,
 )
+from tests.support import samples
+from tests.support.corpus import DATA
 
 # shared/ sits beside the checkout (also in CI); OCR_TEST_CORPUS points elsewhere
-CORPUS = Path(os.environ.get("OCR_TEST_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
+CORPUS = DATA
 SCAN_TEXT = samples.sample_text(seed=11, lines=8)
 BORN_DIGITAL = [samples.sample_text(seed=12, lines=10), "A second page with a short line.\nAnd one more line."]
 MIXED = [("text", samples.sample_text(seed=13, lines=4)), ("scan", samples.sample_text(seed=14, lines=4))]
@@ -248,13 +249,11 @@ def test_values_cross_process_boundaries():
 
 
 def _engines_in_this_process() -> tuple[int, int]:
-    import os
 
     return os.getpid(), engine.engines_created
 
 
 def _page(path, number, options, limits):
-    import os
 
     return os.getpid(), process_page(path, number, options, limits)
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 import os
 import subprocess
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
-from ocr_service import samples
 from ocr_service.pipeline import Limits, PageOptions, engine, inspect_document, preprocess, process_page
 from ocr_service.pipeline.outputs import render_hocr, render_searchable_pdf
 from ocr_service.pipeline.textlayer import read_text_layer
+from tests.support import samples
+from tests.support.corpus import DATA
 
 GEOMETRY = [
     "rotated-90",
@@ -36,7 +36,7 @@ GEOMETRY = [
     "poster-small-print",
 ]
 TEXT_LAYERS = ["unmapped-font", "wrong-unicode-map", "born-digital"]
-CORPUS_DIR = Path(os.environ.get("OCR_TEST_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus"))
+CORPUS_DIR = DATA
 
 
 @pytest.fixture(scope="module")

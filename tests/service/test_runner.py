@@ -6,12 +6,12 @@ import hashlib
 
 import pytest
 
-from ocr_service import samples
 from ocr_service.jobs.pool import PagePool
 from ocr_service.jobs.runner import DocumentRunner, RetryLater, RunnerConfig
 from ocr_service.pipeline import Limits
 from ocr_service.store.base import COMPLETED, FAILED, DocumentRecord
 from ocr_service.store.local import LocalStore
+from tests.support import samples
 
 
 @pytest.fixture(scope="module")

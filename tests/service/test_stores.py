@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import mongo_uri
 from ocr_service.config import Settings
 from ocr_service.store.base import COMPLETED, PROCESSING, QUEUED, DocumentRecord, DuplicateDocument, utcnow
+from tests.support.servers import mongo_uri
 
 
 @pytest.fixture(params=["local", "mongo"])

@@ -1,7 +1,7 @@
 """The service's container recipe: hadolint-clean, multi-stage on the slim Python base, non-root,
 tesseract from the shared install script, health check on /health; the build context holds what
 the COPY lines need; docker-compose wires the service, worker, Redis and MongoDB together.
-(The recipe itself runs for real in the image suite's Debian rootfs: tests/infra/image.)"""
+(The recipe itself runs for real in the image suite's Debian rootfs: tests/images/suite.)"""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 It runs unchanged against
   * a Debian rootfs provisioned by the same scripts (`make test-images`):
-        pytest tests/infra/image --image-role=ocr --connection=chroot --hosts=/var/cache/.../ocr-<key>
+        pytest tests/images/suite --image-role=ocr --connection=chroot --hosts=/var/cache/.../ocr-<key>
   * a real instance, or the Packer build instance before its AMI is made:
-        pytest tests/infra/image --image-role=ocr --hosts=ssh://ec2-user@HOST --ssh-identity-file=KEY --sudo
+        pytest tests/images/suite --image-role=ocr --hosts=ssh://ec2-user@HOST --ssh-identity-file=KEY --sudo
 
 Markers (each skip carries its reason, shown by -rs):
   role(name)          the check belongs to one image; the other image's checks are deselected
@@ -29,7 +29,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import rootfs as rootfs_build  # noqa: E402
-from checks import free_port  # noqa: E402
+
+from tests.support.servers import free_port  # noqa: E402
 
 ROLES = ("ocr", "redis")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import stat
 from pathlib import Path
 
@@ -68,9 +67,3 @@ def snapshot(root: Path, trees: list[str], entries: list[str]) -> dict[str, tupl
         if path.exists():
             record(path)
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

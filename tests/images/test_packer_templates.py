@@ -149,7 +149,7 @@ def test_image_tests_run_over_ssh_before_the_ami_is_made(template):
     assert env["IMAGE_HOST"] == "${build.Host}"
     assert env["IMAGE_SSH_KEY"] == "${build.SSHPrivateKey}"
     assert local_path(env["REPO_ROOT"]).resolve() == REPO
-    assert (REPO / "tests/infra/image").is_dir()
+    assert (REPO / "tests/images/suite").is_dir()
 
 
 def test_manifest_post_processor(template):

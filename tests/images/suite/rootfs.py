@@ -1,7 +1,7 @@
 """Debian bookworm root filesystems provisioned by the same scripts as the AMIs and the container,
 for the image suite's chroot runs (`--connection=chroot --hosts=<rootfs>`).
 
-    python tests/infra/image/rootfs.py build     prints `ocr=<path>` and `redis=<path>`
+    python tests/images/suite/rootfs.py build     prints `ocr=<path>` and `redis=<path>`
 
 Layout under $OCR_IMAGE_CACHE (default /var/cache/ocr-service-images, outside the checkout):
   base-<key>/   debootstrap --variant=minbase (+ systemd as init, ca-certificates); keyed by its
