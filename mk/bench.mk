@@ -1,4 +1,4 @@
-# `make bench`: the performance benchmarks (issue 7) and the accuracy benchmark, side by side on this
+# `make bench`: the performance benchmarks and the accuracy benchmark, side by side on this
 # machine. Not a test: it is not in EXTRA_TESTS. Takes ~5 minutes on 2 cores.
 BENCH_SYSTEM_PACKAGES := ghostscript
 

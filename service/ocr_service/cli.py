@@ -11,7 +11,13 @@ import threading
 import time
 from pathlib import Path
 
-from .config import Settings
+from pydantic import ValidationError
+
+from .config import Backend, Settings
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a service that can start."""
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -24,7 +30,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["ocr_workers"] = args.ocr_workers
     if getattr(args, "no_workers", False):
         overrides["run_workers"] = False
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, item['loc'])) or 'settings'}: {item['msg']}".removeprefix(
+            "settings: Value error, ") for item in error.errors(include_input=False))
+        raise ConfigurationError(problems) from None
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -45,7 +56,7 @@ def worker(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not (settings.production and settings.uses_redis):
+    if settings.backend is not Backend.PRODUCTION:
         print("ocr-service worker needs MONGO_CONNECTION_STRING and REDIS_HOST (production mode); "
               "in embedded mode `ocr-service serve` runs the workers itself.", file=sys.stderr)
         return 2
@@ -133,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--format", default="json", choices=["json", "text", "hocr", "pdf"])
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ConfigurationError as error:
+        print(f"ocr-service: cannot start: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Backend(StrEnum):
+    EMBEDDED = "embedded"  # SQLite + files, in-process queue and cache: needs nothing else installed
+    PRODUCTION = "production"  # MongoDB (records, pages, bytes) + Redis (queue, cache): many instances
 
 
 def _cores() -> int:
@@ -23,27 +29,33 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
 
     # HTTP
-    host: str = Field("0.0.0.0", description="Address the HTTP server binds to.")
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to (0.0.0.0 for every interface).")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     api_key: SecretStr | None = Field(None, description="When set, every call but /health needs X-API-Key.")
 
-    # Embedded mode (no MongoDB/Redis configured)
-    data_dir: Path = Field(Path("data"), description="Embedded mode: where documents and uploads live.")
+    backend: Backend | None = Field(
+        None, description="`embedded` or `production` (MongoDB and Redis, both required). Unset: production "
+                          "when MONGO_CONNECTION_STRING or REDIS_HOST is set, else embedded.")
 
-    # Production mode
-    mongo_connection_string: SecretStr | None = Field(None, description="MongoDB URI; selects MongoDB.")
+    # Embedded backend
+    data_dir: Path = Field(Path("data"), description="Embedded backend: where documents and uploads live.")
+
+    # Production backend
+    mongo_connection_string: SecretStr | None = Field(None, description="MongoDB URI (production backend).")
     mongo_db_name: str = Field("ocr", description="MongoDB database name.")
     mongo_collection_name: str = Field("documents", description="MongoDB collection for documents.")
     mongo_timeout_ms: int = Field(3000, ge=100, description="MongoDB server selection timeout.")
-    redis_host: str | None = Field(None, description="Redis host; selects the Redis job queue and cache.")
+    redis_host: str | None = Field(None, description="Redis host (production backend: job queue and cache).")
     redis_port: int = Field(6379, ge=1, le=65535, description="Redis port.")
+    redis_username: str | None = Field(None, description="Redis ACL user (AUTH with a user name).")
     redis_password: SecretStr | None = Field(None, description="Redis password (AUTH).")
     redis_tls: bool = Field(False, description="Connect to Redis over TLS.")
+    redis_tls_ca_file: Path | None = Field(None, description="CA certificate that signed Redis's TLS certificate.")
     redis_db: int = Field(0, ge=0, description="Redis database number.")
 
     # Work
     ocr_workers: int = Field(default_factory=_cores, ge=1, description="OCR processes (one per core).")
-    run_workers: bool = Field(True, description="Production mode: `serve` also runs a queue worker.")
+    run_workers: bool = Field(True, description="Production backend: `serve` also runs a queue worker.")
     concurrent_documents: int = Field(2, ge=1, description="Documents one worker processes at once.")
     job_timeout_s: float = Field(6 * 3600, gt=0, description="A document taking longer ends failed.")
     job_max_retries: int = Field(3, ge=0, description="Retries of a document after a transient error.")
@@ -69,10 +81,17 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
 
-    @property
-    def production(self) -> bool:
-        return self.mongo_connection_string is not None
-
-    @property
-    def uses_redis(self) -> bool:
-        return bool(self.redis_host)
+    @model_validator(mode="after")
+    def _explicit_backend(self) -> Settings:
+        """Keep deployments that only set the seed's variables working, and refuse half a production
+        set-up (MongoDB without Redis or the reverse) instead of silently mixing backends."""
+        if self.backend is None:
+            configured = self.mongo_connection_string is not None or bool(self.redis_host)
+            self.backend = Backend.PRODUCTION if configured else Backend.EMBEDDED
+        if self.backend is Backend.PRODUCTION:
+            missing = [name for name, value in (("MONGO_CONNECTION_STRING", self.mongo_connection_string),
+                                                ("REDIS_HOST", self.redis_host)) if not value]
+            if missing:
+                raise ValueError(f"the production backend needs MongoDB and Redis: set {' and '.join(missing)} "
+                                 "(or BACKEND=embedded to run on SQLite and files)")
+        return self

@@ -1,4 +1,4 @@
-"""Wires the store, cache, queue and workers that the settings select (embedded or production)."""
+"""Wires the store, cache, queue and workers of the configured backend: one row per backend."""
 
 from __future__ import annotations
 
@@ -7,15 +7,77 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .config import Settings
-from .jobs.base import JobQueue
+from .config import Backend, Settings
+from .domain import StoreUnavailable
+from .jobs.base import JobQueue, QueueConfig
 from .jobs.pool import Inspector, PagePool
 from .jobs.runner import DocumentRunner, RunnerConfig
 from .orchestrator import Orchestrator
 from .pipeline import Limits
-from .store.base import Cache, DocumentStore, StoreUnavailable
+from .store.base import Cache, DocumentStore
 
 log = logging.getLogger(__name__)
+
+RunnerFactory = Callable[[], DocumentRunner]
+
+
+@dataclass
+class Components:
+    store: DocumentStore
+    cache: Cache
+    queue: JobQueue
+    closers: list[Callable[[], None]]  # store and connections, in the order made; closed in reverse
+    reads_on_loop: bool = False  # in-process stores whose reads never wait on a network or a writer
+
+
+def _embedded(settings: Settings, make_runner: Callable[[DocumentStore], RunnerFactory]) -> Components:
+    from .jobs.local import LocalQueue
+    from .store.local import LocalStore, MemoryCache
+
+    store = LocalStore(settings.data_dir)
+    queue = LocalQueue(queue_config(settings), store, make_runner(store))
+    return Components(store, MemoryCache(), queue, [store.close], reads_on_loop=True)
+
+
+def _production(settings: Settings, make_runner: Callable[[DocumentStore], RunnerFactory]) -> Components:
+    from .jobs.redis_queue import RedisQueue
+    from .redis_client import RedisConfig, connect
+    from .store.mongo import MongoConfig, MongoStore
+    from .store.redis_cache import RedisCache
+
+    assert settings.mongo_connection_string is not None and settings.redis_host  # checked by Settings
+    store = MongoStore(MongoConfig(
+        uri=settings.mongo_connection_string.get_secret_value(), db_name=settings.mongo_db_name,
+        collection=settings.mongo_collection_name, timeout_ms=settings.mongo_timeout_ms))
+    try:
+        store.ping()  # creates the indexes; if MongoDB is down, the service starts and answers 503
+    except StoreUnavailable as error:
+        log.warning("MongoDB is not reachable yet: %s", error)
+    redis = connect(RedisConfig(
+        host=settings.redis_host, port=settings.redis_port, db=settings.redis_db, username=settings.redis_username,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+        tls=settings.redis_tls, tls_ca_file=settings.redis_tls_ca_file))
+    queue = RedisQueue(redis, queue_config(settings), store, make_runner(store))
+    return Components(store, RedisCache(redis), queue, [store.close, redis.close])
+
+
+BACKENDS: dict[Backend, Callable[[Settings, Callable[[DocumentStore], RunnerFactory]], Components]] = {
+    Backend.EMBEDDED: _embedded,
+    Backend.PRODUCTION: _production,
+}
+
+
+def queue_config(settings: Settings) -> QueueConfig:
+    return QueueConfig(
+        concurrency=settings.concurrent_documents, max_retries=settings.job_max_retries,
+        job_timeout_s=settings.job_timeout_s, lease_s=settings.lease_s,
+        reconcile_interval_s=settings.reconcile_interval_s, heartbeat_timeout_s=settings.queue_heartbeat_timeout_s,
+        maintenance_chance=settings.queue_maintenance_chance)
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(max_pages=settings.max_pages, max_page_pixels=settings.max_page_pixels,
+                  page_timeout_s=settings.page_timeout_s)
 
 
 @dataclass
@@ -25,24 +87,12 @@ class Runtime:
     cache: Cache
     queue: JobQueue
     orchestrator: Orchestrator
-    mode: str
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
-    def quick_reads(self) -> bool:
-        """Whether status and result reads can run on the API's event loop (see DocumentStore)."""
-        return self.store.quick_reads and self.cache.quick_reads
-
-    def health(self) -> dict[str, str]:
-        """Each dependency's state: "ok", or why it failed."""
-        checks = {}
-        for name, ping in (("store", self.store.ping), ("cache", self.cache.ping), ("queue", self.queue.ping)):
-            try:
-                ping()
-                checks[name] = "ok"
-            except Exception as error:  # the health endpoint reports, it does not raise
-                checks[name] = f"error: {error}"
-        return checks
+    def backend(self) -> Backend:
+        assert self.settings.backend is not None  # chosen when the settings are read
+        return self.settings.backend
 
     def close(self) -> None:
         for close in reversed(self._closers):
@@ -52,65 +102,33 @@ class Runtime:
                 log.exception("error while shutting down")
 
 
-def limits_from(settings: Settings) -> Limits:
-    return Limits(max_pages=settings.max_pages, max_page_pixels=settings.max_page_pixels,
-                  page_timeout_s=settings.page_timeout_s)
-
-
 def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtime:
-    """Build the components; start workers in this process when asked (or by the settings)."""
+    """Build the backend's components; start workers in this process when asked (or by the settings)."""
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # inherited by the OCR processes
     limits = limits_from(settings)
-    closers: list[Callable[[], None]] = []
+    pools: list[PagePool] = []
 
-    if settings.production:
-        from .store.mongo import MongoStore
+    def make_runner(store: DocumentStore) -> RunnerFactory:
+        def runner() -> DocumentRunner:  # made when workers start: only they need OCR processes
+            pool = PagePool(settings.ocr_workers)
+            pools.append(pool)
+            config = RunnerConfig(limits=limits, lease_s=settings.lease_s, job_timeout_s=settings.job_timeout_s,
+                                  max_retries=settings.job_max_retries, page_timeout_s=settings.page_timeout_s)
+            # Embedded: one process owns the store, so it may take back its own leases after a restart.
+            owner = "embedded" if settings.backend is Backend.EMBEDDED else None
+            return DocumentRunner(store, pool, config, owner=owner)
 
-        store: DocumentStore = MongoStore(settings)
-        mode = "production"
-        try:
-            store.ping()  # creates the indexes; if MongoDB is down, the service starts and answers 503
-        except StoreUnavailable as error:
-            log.warning("MongoDB is not reachable yet: %s", error)
-    else:
-        from .store.local import LocalStore
+        return runner
 
-        store = LocalStore(settings.data_dir)
-        mode = "embedded"
-    closers.append(store.close)
-
-    if settings.uses_redis:
-        from .store.redis_cache import RedisCache
-
-        cache: Cache = RedisCache(settings)
-    else:
-        from .store.local import MemoryCache
-
-        cache = MemoryCache()
-    closers.append(cache.close)
-
-    def make_runner() -> DocumentRunner:
-        pool = PagePool(settings.ocr_workers)
-        closers.append(pool.shutdown)
-        config = RunnerConfig(limits=limits, lease_s=settings.lease_s, job_timeout_s=settings.job_timeout_s,
-                              max_retries=settings.job_max_retries, page_timeout_s=settings.page_timeout_s)
-        # Embedded: one process owns the store, so it may take back its own leases after a restart.
-        return DocumentRunner(store, pool, config, owner="embedded" if mode == "embedded" else None)
-
-    if settings.production and settings.uses_redis:
-        from .jobs.redis_queue import RedisQueue
-
-        queue: JobQueue = RedisQueue(settings, store, make_runner)
-    else:
-        from .jobs.local import LocalQueue
-
-        queue = LocalQueue(store, make_runner, settings.concurrent_documents)
-    closers.append(queue.close)
-
+    components = BACKENDS[settings.backend](settings, make_runner)  # type: ignore[index]
     inspector = Inspector(limits)
-    closers.append(inspector.shutdown)
-    orchestrator = Orchestrator(store, queue, cache, inspector, settings.result_cache_ttl_s)
-    runtime = Runtime(settings, store, cache, queue, orchestrator, mode, closers)
+    orchestrator = Orchestrator(components.store, components.queue, components.cache, inspector,
+                                settings.result_cache_ttl_s, reads_on_loop=components.reads_on_loop)
+    # Closed in reverse: the inspector, the queue (its workers finish their page), the OCR pools, then
+    # the connections and the store.
+    closers = [*components.closers, lambda: [pool.shutdown() for pool in pools], components.queue.close,
+               inspector.shutdown]
+    runtime = Runtime(settings, components.store, components.cache, components.queue, orchestrator, closers)
     if settings.run_workers if run_workers is None else run_workers:
-        queue.start_workers()
+        components.queue.start_workers()
     return runtime

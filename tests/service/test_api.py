@@ -216,15 +216,41 @@ def test_uploads_leak_no_file_descriptors(client, service, born_digital_50):
     assert open_files() <= before + 10
 
 
-def test_uploads_up_to_upload_memory_bytes_are_received_in_memory():
-    """Starlette would spool past 1 MiB and hand each chunk to a thread; the setting moves that line."""
+@pytest.mark.anyio
+async def test_uploads_up_to_upload_memory_bytes_are_received_in_memory():
+    """Starlette would spool past 1 MiB and hand each chunk to a thread; the setting moves that line for
+    the upload route only, without changing Starlette's class for anyone else."""
     from starlette.formparsers import MultiPartParser
 
     from ocr_service.api import create_app
+    from ocr_service.api.deps import UploadRequest
     from ocr_service.config import Settings
 
-    create_app(Settings(upload_memory_bytes=3 * 1024 * 1024))
-    assert MultiPartParser.spool_max_size == 3 * 1024 * 1024
+    app = create_app(Settings(upload_memory_bytes=3 * 1024 * 1024))
+
+    def request_with(size: int) -> UploadRequest:
+        boundary = "b0undary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode()
+        body = head + b"x" * size + f"\r\n--{boundary}--\r\n".encode()
+        sent = False
+
+        async def receive():
+            nonlocal sent
+            if sent:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        scope = {"type": "http", "method": "POST", "path": "/extract", "app": app, "query_string": b"",
+                 "headers": [(b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+                             (b"content-length", str(len(body)).encode())]}
+        return UploadRequest(scope, receive)
+
+    in_memory = (await request_with(2 * 1024 * 1024).form())["file"]
+    spooled = (await request_with(4 * 1024 * 1024).form())["file"]
+    assert not in_memory.file._rolled and spooled.file._rolled  # SpooledTemporaryFile: on disk once rolled
+    assert MultiPartParser.spool_max_size == 1024 * 1024
 
 
 def test_a_document_named_by_its_sha256_shares_the_earlier_result(client):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
 
-from ocr_service.config import Settings
 from tests.support import samples
 from tests.support.documents import Doc, small_scans
 from tests.support.polling import wait_for
@@ -38,15 +38,14 @@ def _assert_each_completed_once(client: httpx.Client, ids: list[str], docs: list
 
 def _store_for(service):
     """The store the service uses, opened from the test to look at what the API does not show."""
-    settings = Settings(**{k.lower(): v for k, v in service.env.items()
-                           if k in ("DATA_DIR", "MONGO_CONNECTION_STRING", "MONGO_DB_NAME")})
-    if settings.production:
-        from ocr_service.store.mongo import MongoStore
+    env = service.env
+    if "MONGO_CONNECTION_STRING" in env:
+        from ocr_service.store.mongo import MongoConfig, MongoStore
 
-        return MongoStore(settings)
+        return MongoStore(MongoConfig(uri=env["MONGO_CONNECTION_STRING"], db_name=env["MONGO_DB_NAME"]))
     from ocr_service.store.local import LocalStore
 
-    return LocalStore(settings.data_dir)
+    return LocalStore(Path(env["DATA_DIR"]))
 
 
 def test_embedded_restart_mid_job_resumes_and_completes(start_service, scanned_10):

@@ -1,11 +1,15 @@
-"""The README's configuration table names every setting, with its real default and description."""
+"""The README: its configuration table names every setting, with its real default and description, and
+its walk-through works when pasted in order."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from ocr_service.config import Settings
+from tests.support import samples
+from tests.support.servers import BIN
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -25,3 +29,26 @@ def test_configuration_table_matches_settings():
         if field.default_factory is None:
             expected = "(none)" if field.default is None else str(field.default)
             assert default == expected, name
+
+
+def _walk_through() -> str:
+    section = README.read_text().split("## Walk-through", 1)[1].split("\n## ", 1)[0]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_walk_through_runs_pasted_in_order(start_service):
+    """Every command of the README's walk-through, in order, in one shell, against a live service (the
+    test starts it where the walk-through says `make run`)."""
+    service = start_service("embedded", name="walk-through")
+    port = service.url.rsplit(":", 1)[1]
+    lines = [line for line in _walk_through().splitlines() if not line.startswith("make run")]
+    script = "\n".join(lines).replace("localhost:8000", f"localhost:{port}").replace(
+        ".venv/bin/ocr-service submit", f"{BIN / 'ocr-service'} submit --url http://127.0.0.1:{port}")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=README.parent, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    truth = (README.parent / "examples" / "scan.txt").read_text()
+    assert done.stdout.count('"status":"ok"') >= 1
+    assert samples.cer(truth, done.stdout.split('"document_id":"scan-3"', 1)[1].split('"text":"', 1)[1]
+                       .split('","pages"', 1)[0].replace("\\n", "\n")) <= 0.02
+    assert samples.normalise_whitespace(truth)[:40] in samples.normalise_whitespace(done.stdout.rsplit("}", 1)[-1])

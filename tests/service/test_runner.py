@@ -6,10 +6,10 @@ import hashlib
 
 import pytest
 
+from ocr_service.domain import DocumentRecord, DocumentStatus
 from ocr_service.jobs.pool import PagePool
 from ocr_service.jobs.runner import DocumentRunner, RetryLater, RunnerConfig
 from ocr_service.pipeline import Limits
-from ocr_service.store.base import COMPLETED, FAILED, DocumentRecord
 from ocr_service.store.local import LocalStore
 from tests.support import samples
 
@@ -34,7 +34,7 @@ def test_a_document_is_processed_when_its_bytes_match_their_hash(tmp_path, pool)
     upload.write_bytes(data)
     store.create(_record(data, hashlib.sha256(data).hexdigest()), upload)
     DocumentRunner(store, pool, RunnerConfig(limits=Limits())).run("doc")
-    assert store.get("doc").status == COMPLETED
+    assert store.get("doc").status == DocumentStatus.COMPLETED
     assert "Quarterly figures" in next(store.pages("doc"))["text"]
 
 
@@ -50,5 +50,5 @@ def test_stored_bytes_that_do_not_match_their_hash_are_never_processed(tmp_path,
         runner.run("doc")
     runner.run("doc")  # the last attempt allowed
     record = store.get("doc")
-    assert record.status == FAILED and record.error["code"] == "processing_error"
+    assert record.status == DocumentStatus.FAILED and record.error["code"] == "processing_error"
     assert "SHA-256" in record.error["message"] and list(store.pages("doc")) == []

@@ -8,8 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from ocr_service.config import Settings
-from ocr_service.store.base import COMPLETED, PROCESSING, QUEUED, DocumentRecord, DuplicateDocument, utcnow
+from ocr_service.domain import DocumentRecord, DocumentStatus, DuplicateDocument, utcnow
 from tests.support.servers import mongo_uri
 
 
@@ -20,10 +19,9 @@ def store(request, tmp_path, mongo_server):
 
         store = LocalStore(tmp_path / "data")
     else:
-        from ocr_service.store.mongo import MongoStore
+        from ocr_service.store.mongo import MongoConfig, MongoStore
 
-        store = MongoStore(Settings(mongo_connection_string=mongo_uri(mongo_server),
-                                    mongo_db_name=f"stores_{uuid.uuid4().hex[:10]}"))
+        store = MongoStore(MongoConfig(uri=mongo_uri(mongo_server), db_name=f"stores_{uuid.uuid4().hex[:10]}"))
     yield store
     store.close()
 
@@ -44,7 +42,7 @@ def record(document_id: str = "doc-1", key: str = "key-1") -> DocumentRecord:
 def test_create_get_and_duplicate(store, upload):
     store.create(record(), upload)
     got = store.get("doc-1")
-    assert got.status == QUEUED and got.pages_total == 3 and got.options["language"] == "eng"
+    assert got.status == DocumentStatus.QUEUED and got.pages_total == 3 and got.options["language"] == "eng"
     assert got.created_at.tzinfo is not None
     assert store.get("missing") is None
     with pytest.raises(DuplicateDocument):
@@ -56,14 +54,14 @@ def test_create_get_and_duplicate(store, upload):
 def test_claim_is_exclusive_until_the_lease_ends(store, upload):
     store.create(record(), upload)
     first = store.claim("doc-1", "worker-a", lease_s=0.5)
-    assert first.status == PROCESSING and first.attempts == 1
+    assert first.status == DocumentStatus.PROCESSING and first.attempts == 1
     assert store.claim("doc-1", "worker-b", lease_s=0.5) is None
     assert store.renew("doc-1", "worker-a", lease_s=0.5)
     assert not store.renew("doc-1", "worker-b", lease_s=0.5)
     time.sleep(0.7)
     taken = store.claim("doc-1", "worker-b", lease_s=5)
     assert taken.lease_owner == "worker-b" and taken.attempts == 2
-    store.finish("doc-1", "worker-b", COMPLETED)
+    store.finish("doc-1", "worker-b", DocumentStatus.COMPLETED)
     assert store.claim("doc-1", "worker-b", lease_s=5) is None  # finished documents are never claimed
 
 
@@ -94,7 +92,7 @@ def test_unfinished_lists_stale_primaries_only(store, upload):
     store.create(record("c"), upload)
     store.follow("c", "a")
     store.claim("b", "w", 60)
-    store.finish("b", "w", COMPLETED)
+    store.finish("b", "w", DocumentStatus.COMPLETED)
     assert [r.document_id for r in store.unfinished()] == ["a"]
     assert store.unfinished(stale_before=utcnow() - timedelta(seconds=60)) == []
     assert [r.document_id for r in store.unfinished(stale_before=utcnow() + timedelta(seconds=1))] == ["a"]
@@ -105,7 +103,7 @@ def test_release_gives_the_document_back(store, upload):
     store.claim("doc-1", "w", 60)
     store.release("doc-1", "w")
     again = store.get("doc-1")
-    assert again.status == QUEUED and again.lease_owner is None
+    assert again.status == DocumentStatus.QUEUED and again.lease_owner is None
     assert store.claim("doc-1", "other", 60) is not None
 
 
@@ -131,7 +129,7 @@ def test_local_reads_do_not_wait_for_a_writer(tmp_path, upload):
     try:
         assert writing.wait(10)
         started = time.monotonic()
-        assert store.get("doc-1").status == QUEUED  # the last commit, not the write in progress
+        assert store.get("doc-1").status == DocumentStatus.QUEUED  # the last commit, not the write in progress
         assert store.primary_of("key-1") is None and store.page_numbers("doc-1") == set()
         assert time.monotonic() - started < 1
     finally:
@@ -147,5 +145,5 @@ def test_local_store_in_a_folder_whose_name_looks_like_a_uri(tmp_path, upload):
 
     store = LocalStore(tmp_path / "data ?mode=rw#1 100%")
     store.create(record(), upload)
-    assert store.get("doc-1").status == QUEUED
+    assert store.get("doc-1").status == DocumentStatus.QUEUED
     store.close()

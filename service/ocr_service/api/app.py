@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import tempfile
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from starlette.formparsers import MultiPartParser
+from fastapi import FastAPI
 
 from .. import __version__
 from ..config import Settings
 from ..runtime import Runtime, build_runtime
-from .errors import error_response, install_error_handlers
+from .errors import install_error_handlers
 from .limits import UploadSizeLimit
-from .routes import router
+from .routes import health_router, router, upload_router
 
 DESCRIPTION = """Upload a PDF or an image, poll its status, fetch its text.
 
@@ -24,6 +22,8 @@ DESCRIPTION = """Upload a PDF or an image, poll its status, fetch its text.
 2. `GET /check-status/{document_id}` until `status` is `completed` (or `failed`).
 3. `GET /result/{document_id}` → text per page (`?format=text|hocr|pdf` for other forms).
 
+Once an API key is configured, every call but the health checks sends it in the `X-API-Key` header
+(the **Authorize** button here does that for "Try it out").
 Every error is `{"error": {"code", "message"}}`.
 """
 
@@ -34,34 +34,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        own_runtime = runtime is None
-        app.state.runtime = runtime or build_runtime(settings)
+        active = runtime or build_runtime(settings)
+        app.state.orchestrator = active.orchestrator
         with tempfile.TemporaryDirectory(prefix="ocr-staging-") as staging:
             app.state.staging_dir = Path(staging)
             try:
                 yield
             finally:
-                if own_runtime:
-                    app.state.runtime.close()
+                if runtime is None:
+                    active.close()
 
     app = FastAPI(title="OCR service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    # Starlette spools an upload to disk past 1 MiB and then hands every chunk to a thread; a typical
-    # scan is larger than that. Its parser takes the threshold from this class attribute only.
-    MultiPartParser.spool_max_size = settings.upload_memory_bytes
+    app.state.settings = settings
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
-    app.include_router(router)
-
-    if settings.api_key is not None:
-        expected = settings.api_key.get_secret_value()
-
-        @app.middleware("http")
-        async def require_api_key(request: Request, call_next):
-            open_paths = ("/health", "/docs", "/openapi.json")
-            if request.url.path not in open_paths and not secrets.compare_digest(
-                    request.headers.get("x-api-key", ""), expected):
-                return error_response(401, "unauthorized", "Send the API key in the X-API-Key header.")
-            return await call_next(request)
-
+    for part in (upload_router, router, health_router):
+        app.include_router(part)
     logging.getLogger("ocr_service").setLevel(settings.log_level.upper())
     return app

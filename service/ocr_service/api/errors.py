@@ -9,9 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..orchestrator import Conflict, NotFound, UnknownContent
-from ..pipeline import DocumentError
-from ..store.base import StoreUnavailable
+from ..domain import Conflict, DocumentError, DocumentNotFound, StoreUnavailable, UnknownContent
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
@@ -54,9 +52,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unknown_content(_: Request, error: UnknownContent):
         return error_response(404, "unknown_content", str(error))
 
-    @app.exception_handler(NotFound)
-    async def not_found(_: Request, error: NotFound):
-        return error_response(404, "not_found", f"No document with id {error}.")
+    @app.exception_handler(DocumentNotFound)
+    async def not_found(_: Request, error: DocumentNotFound):
+        return error_response(404, "not_found", f"No document with id {error.document_id}.")
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(_: Request, error: StoreUnavailable):
@@ -81,3 +79,9 @@ def install_error_handlers(app: FastAPI) -> None:
         elif error.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}; see /docs for the endpoints."
         return error_response(error.status_code, code, message, getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception):
+        # A bug of ours: the caller gets the JSON shape and nothing of the error's text (the log has it).
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+        return error_response(500, "internal_error", "The service hit an unexpected error; it has been logged.")

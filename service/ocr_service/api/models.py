@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..domain import DocumentStatus
+
 DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
-Status = Literal["queued", "processing", "completed", "failed"]
 
 
 class ErrorDetail(BaseModel):
@@ -21,7 +22,7 @@ class ErrorResponse(BaseModel):
 
 class SubmitResponse(BaseModel):
     document_id: str
-    status: Status
+    status: DocumentStatus
     content_sha256: str = Field(description="SHA-256 of the document's bytes: send it as `sha256` instead of "
                                             "the file to submit the same document again.")
     status_url: str = Field(description="Poll this for progress.")
@@ -30,7 +31,7 @@ class SubmitResponse(BaseModel):
 
 class StatusResponse(BaseModel):
     document_id: str
-    status: Status
+    status: DocumentStatus
     pages_total: int = Field(description="Pages in the document.")
     pages_done: int = Field(description="Pages processed so far.")
     created_at: str = Field(description="ISO 8601, UTC.")
@@ -68,5 +69,6 @@ class ResultResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     status: Literal["ok", "unavailable"]
-    mode: Literal["embedded", "production"]
-    checks: dict[str, str] = Field(description="Each dependency: `ok` or the error it gave.")
+    mode: Literal["embedded", "production"] = Field(description="The backend the service runs on.")
+    checks: dict[str, Literal["ok", "unavailable"]] = Field(
+        description="Each dependency (`store`, `cache`, `queue`): `ok` or `unavailable`.")

@@ -1,49 +1,38 @@
-"""The HTTP contract: POST /extract, GET /check-status/{id}, GET /result/{id}, GET /health."""
+"""The HTTP contract: POST /extract, GET /check-status/{id}, GET /result/{id}, GET /languages, and the
+health checks. Routes translate HTTP to the orchestrator's calls and back; nothing else."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-import time
-from collections.abc import Callable
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from ..orchestrator import Orchestrator, Status, Upload
-from ..pipeline import available_languages, document_text
-from ..store.base import COMPLETED, FAILED
+from ..config import Settings
+from ..domain import DocumentStatus, StatusView, Upload
+from ..pipeline import available_languages
+from .deps import OrchestratorDep, SettingsDep, UploadRoute, require_api_key
 from .errors import ApiError
 from .models import DOCUMENT_ID_PATTERN, ErrorResponse, HealthResponse, ResultResponse, StatusResponse, SubmitResponse
 
-router = APIRouter()
-T = TypeVar("T")
+# Every document route needs the API key (once one is configured); the health checks need none.
+router = APIRouter(dependencies=[Depends(require_api_key)], responses={401: {"model": ErrorResponse}})
+# The upload route parses its body with UploadRequest (small files stay in memory).
+upload_router = APIRouter(dependencies=[Depends(require_api_key)], responses={401: {"model": ErrorResponse}},
+                          route_class=UploadRoute)
+health_router = APIRouter(tags=["health"])
 CHUNK = 1024 * 1024
-QUICK_RESULT_PAGES = 20  # results up to this many pages may be answered on the event loop
 
 
 def _errors(*codes: int) -> dict:
     return {code: {"model": ErrorResponse} for code in codes}
 
 
-def _orchestrator(request: Request) -> Orchestrator:
-    return request.app.state.runtime.orchestrator
-
-
-async def _read(request: Request, read: Callable[[], T]) -> T:
-    """Run a store read on the event loop when the store's reads are local and quick (no thread hop,
-    which is what a status call waits longest for while OCR keeps the cores busy); else in a thread."""
-    if request.app.state.runtime.quick_reads:
-        return read()
-    return await run_in_threadpool(read)
-
-
-def _receive(request: Request, file: UploadFile) -> Upload:
-    """Hash the upload as received (Starlette has spooled it); refuse it once it passes the limit."""
-    limit = request.app.state.runtime.settings.max_upload_bytes
+def _receive(file: UploadFile, settings: Settings, request: Request) -> Upload:
+    """Hash the upload as received (Starlette has parsed it); refuse it once it passes the limit."""
+    limit = settings.max_upload_bytes
     digest, size = hashlib.sha256(), 0
     while chunk := file.file.read(CHUNK):
         size += len(chunk)
@@ -54,8 +43,8 @@ def _receive(request: Request, file: UploadFile) -> Upload:
                   staging_dir=request.app.state.staging_dir)
 
 
-def _submit_response(request: Request, status: Status) -> SubmitResponse:
-    document_id, base = status.record.document_id, str(request.base_url).rstrip("/")
+def _submit_response(request: Request, status: StatusView) -> SubmitResponse:
+    document_id, base = status.document_id, str(request.base_url).rstrip("/")
     return SubmitResponse(
         document_id=document_id, status=status.status, content_sha256=status.record.content_sha256,
         # Built by hand: Starlette's url_for walks every route, twice per upload.
@@ -63,7 +52,7 @@ def _submit_response(request: Request, status: Status) -> SubmitResponse:
     )
 
 
-@router.post(
+@upload_router.post(
     "/extract", status_code=202, response_model=SubmitResponse,
     responses={**_errors(400, 404, 409, 413, 415, 422, 503),
                202: {"description": "Accepted: the document and its record are stored durably."},
@@ -74,6 +63,8 @@ def _submit_response(request: Request, status: Status) -> SubmitResponse:
 )
 async def extract(
     request: Request,
+    orchestrator: OrchestratorDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile | None, File(
         description="The document. Its type is detected from its bytes.")] = None,
     sha256: Annotated[str | None, Form(
@@ -96,33 +87,29 @@ async def extract(
         description="`wait=N` (RFC 7240): answer `200` with the result, as `GET /result` would, if the document "
                     "is completed within N seconds (at most `MAX_WAIT_S`); otherwise the usual `202`.")] = None,
 ):
-    orchestrator = _orchestrator(request)
     if file is not None and sha256 is not None:
         raise ApiError(422, "file_and_sha256", "Send either the file or its sha256, not both.")
-    if file is None and sha256 is None:
-        raise ApiError(422, "missing_file", "No file was sent: upload the document as multipart/form-data "
-                                            "field `file` (or name one uploaded before by its `sha256`).")
-
-    def accept() -> tuple[Status, bool]:
-        if sha256 is not None:
-            return orchestrator.submit_known(sha256.lower(), document_id, language, mode)
-        upload = _receive(request, file)
+    if sha256 is not None:
+        status, created = await orchestrator.accept_known(sha256.lower(), document_id, language, mode)
+    elif file is not None:
+        upload = _receive(file, settings, request)
         try:
-            return orchestrator.submit(upload, document_id, language, mode)
+            status, created = await orchestrator.accept(upload, document_id, language, mode)
         finally:
             upload.discard()
-
-    status, created = await run_in_threadpool(accept)  # inspection and durable writes: never on the loop
-    wait_s = _preferred_wait(prefer, request.app.state.runtime.settings.max_wait_s)
+    else:
+        raise ApiError(422, "missing_file", "No file was sent: upload the document as multipart/form-data "
+                                            "field `file` (or name one uploaded before by its `sha256`).")
+    wait_s = _preferred_wait(prefer, settings.max_wait_s)
     if wait_s:
-        status = await _wait_until_finished(request, status, wait_s)
+        status = await orchestrator.wait(status, wait_s)
     body = _submit_response(request, status)
     headers = {"Location": body.status_url, "X-Created": str(created).lower()}
-    if wait_s and status.status == COMPLETED:
-        response = await _result(request, status, "json", words=False)
-        response.headers.update({**headers, "Preference-Applied": f"wait={wait_s:g}"})
-        return response
-    return JSONResponse(body.model_dump(), status_code=202, headers=headers)
+    if wait_s and status.status == DocumentStatus.COMPLETED:
+        headers["Preference-Applied"] = f"wait={wait_s:g}"
+        # The stored pages are already in the documented shape; JSONResponse skips a second validation.
+        return JSONResponse(await orchestrator.result_json(status, words=False), headers=headers)
+    return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
 
 
 def _preferred_wait(prefer: str | None, limit_s: float) -> float:
@@ -132,22 +119,11 @@ def _preferred_wait(prefer: str | None, limit_s: float) -> float:
     return min(float(match.group(1)), limit_s) if match else 0.0
 
 
-async def _wait_until_finished(request: Request, status: Status, wait_s: float) -> Status:
-    """Poll the store (every instance sees the workers' progress there) until the document is finished
-    or the time is up; the interval grows from 20 ms so that quick documents come back quickly."""
-    orchestrator, document_id = _orchestrator(request), status.record.document_id
-    deadline, interval = time.monotonic() + wait_s, 0.02
-    while status.status not in (COMPLETED, FAILED) and time.monotonic() < deadline:
-        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        interval = min(interval * 1.5, 0.5)
-        status = await _read(request, lambda: orchestrator.status(document_id))
-    return status
-
-
 @router.get("/check-status/{document_id}", response_model=StatusResponse, responses=_errors(404, 503),
             name="check_status", summary="A document's status and progress")
-async def check_status(request: Request, document_id: str):
-    return await _read(request, lambda: _orchestrator(request).status(document_id).to_json())
+async def check_status(orchestrator: OrchestratorDep, document_id: str):
+    status = await orchestrator.get_status(document_id)
+    return JSONResponse(status.to_json())  # already in StatusResponse's shape
 
 
 @router.get(
@@ -160,7 +136,7 @@ async def check_status(request: Request, document_id: str):
     summary="A completed document's text, per page, or as plain text, hOCR or a searchable PDF",
 )
 async def get_result(
-    request: Request,
+    orchestrator: OrchestratorDep,
     document_id: str,
     format: Annotated[Literal["json", "text", "hocr", "pdf"], Query(
         description="`json` (default), `text` (text/plain), `hocr` (hOCR HTML), `pdf` (the original with "
@@ -168,41 +144,19 @@ async def get_result(
     words: Annotated[bool, Query(
         description="JSON only: include each page's words with boxes and confidences.")] = False,
 ):
-    orchestrator = _orchestrator(request)
-    status = await _read(request, lambda: orchestrator.status(document_id))
-    if status.status == FAILED:
+    status = await orchestrator.get_status(document_id)
+    if status.status == DocumentStatus.FAILED:
         return JSONResponse(status.to_json(), status_code=409)
-    if status.status != COMPLETED:
+    if status.status != DocumentStatus.COMPLETED:
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
-    return await _result(request, status, format, words)
-
-
-async def _result(request: Request, status: Status, format: str, words: bool) -> Response:
-    """A completed document's result in the format asked for."""
-    orchestrator, document_id = _orchestrator(request), status.record.document_id
-
-    def answer() -> Response:
-        pages = orchestrator.pages(status, words=words or format in ("hocr", "pdf"))
-        if format == "text":
-            return PlainTextResponse(document_text(pages))
-        if format == "hocr":
-            from ..pipeline.outputs import render_hocr
-
-            return Response(render_hocr(document_id, pages), media_type="text/html; charset=utf-8")
-        if format == "pdf":
-            from ..pipeline.outputs import render_searchable_pdf
-
-            with orchestrator.original(status) as original:
-                pdf = render_searchable_pdf(original, pages)
-            return Response(pdf, media_type="application/pdf",
-                            headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
-        # The stored pages are already in the documented shape; JSONResponse skips a second validation.
-        return JSONResponse({**status.to_json(), "text": document_text(pages), "pages": pages})
-
-    # Rendering, and decoding a long document's pages, take a while: a thread, never the event loop.
-    if format in ("hocr", "pdf") or status.pages_total > QUICK_RESULT_PAGES:
-        return await run_in_threadpool(answer)
-    return await _read(request, answer)
+    if format == "text":
+        return PlainTextResponse(await orchestrator.result_text(status))
+    if format == "hocr":
+        return Response(await orchestrator.result_hocr(status), media_type="text/html; charset=utf-8")
+    if format == "pdf":
+        return Response(await orchestrator.result_pdf(status), media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
+    return JSONResponse(await orchestrator.result_json(status, words))
 
 
 @router.get("/languages", summary="Installed OCR languages")
@@ -210,11 +164,25 @@ def languages() -> dict[str, list[str]]:
     return {"languages": available_languages()}
 
 
-@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}},
-            summary="200 when the service and its dependencies answer; 503 naming the one that does not")
-def health(request: Request):
-    runtime = request.app.state.runtime
-    checks = runtime.health()
+async def _readiness(orchestrator, settings) -> JSONResponse:
+    checks = await orchestrator.health()
     healthy = all(value == "ok" for value in checks.values())
-    body = {"status": "ok" if healthy else "unavailable", "mode": runtime.mode, "checks": checks}
+    body = {"status": "ok" if healthy else "unavailable", "mode": str(settings.backend), "checks": checks}
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+@health_router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}},
+                   summary="200 when the service and its dependencies answer; 503 naming the one that does not")
+async def health(orchestrator: OrchestratorDep, settings: SettingsDep):
+    return await _readiness(orchestrator, settings)
+
+
+@health_router.get("/health/ready", response_model=HealthResponse, responses={503: {"model": HealthResponse}},
+                   summary="Readiness: 200 when the dependencies answer, 503 naming the one that does not")
+async def ready(orchestrator: OrchestratorDep, settings: SettingsDep):
+    return await _readiness(orchestrator, settings)
+
+
+@health_router.get("/health/live", summary="Liveness: 200 while the process serves requests")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}

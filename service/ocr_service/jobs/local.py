@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 
 from ..store.base import DocumentStore
-from .base import JobQueue
+from .base import JobQueue, QueueConfig
 from .runner import DocumentRunner, RetryLater
 
 log = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 class LocalQueue(JobQueue):
     name = "local-queue"
 
-    def __init__(self, store: DocumentStore, make_runner: Callable[[], DocumentRunner], concurrency: int):
-        self.store, self.make_runner, self.concurrency = store, make_runner, concurrency
+    def __init__(self, config: QueueConfig, store: DocumentStore, make_runner: Callable[[], DocumentRunner]):
+        self.store, self.make_runner, self.concurrency = store, make_runner, config.concurrency
         self.runner: DocumentRunner | None = None  # made on start: only workers need OCR processes
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []

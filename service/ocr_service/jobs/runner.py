@@ -15,8 +15,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from ..domain import DocumentRecord, DocumentStatus, StoreUnavailable
 from ..pipeline import DocumentError, Limits, PageOptions
-from ..store.base import COMPLETED, FAILED, DocumentRecord, DocumentStore, StoreUnavailable
+from ..store.base import DocumentStore
 from .pool import PagePool, PoolCrashed
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,11 @@ class DocumentRunner:
                 self.store.save_page(document_id, page)
                 if time.monotonic() - started > self.config.job_timeout_s:
                     raise JobTimeout(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
-        self.store.finish(document_id, self.owner, COMPLETED)
+        self.store.finish(document_id, self.owner, DocumentStatus.COMPLETED)
 
     def _fail(self, document_id: str, cache_key: str, code: str, message: str) -> None:
-        self.store.finish(document_id, self.owner, FAILED, {"code": code, "message": message})
-        self.store.release_primary(cache_key, document_id)
+        if self.store.finish(document_id, self.owner, DocumentStatus.FAILED, {"code": code, "message": message}):
+            self.store.release_primary(cache_key, document_id)
 
     def _keep_lease(self, document_id: str):
         """Renew the lease in the background while the document is worked on."""

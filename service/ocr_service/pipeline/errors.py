@@ -1,28 +1,13 @@
-"""The pipeline's value types: the one error it raises for bad documents, limits, per-page options."""
+"""The pipeline's value types: the one error it raises for bad documents (defined with the other domain
+errors), limits, per-page options."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..domain import DocumentError
 
-class DocumentError(Exception):
-    """A problem with the document itself (never a bug of ours): the API maps it to a 4xx.
-
-    `code` is machine-readable, `message` is a sentence a person can act on, `http_status` is 415 for
-    an unsupported type and 422 for everything else.
-    """
-
-    def __init__(self, code: str, message: str, http_status: int | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.http_status = http_status if http_status is not None else (415 if code == "unsupported_type" else 422)
-
-    def __repr__(self) -> str:
-        return f"DocumentError({self.code!r}, {self.message!r})"
-
-    def __reduce__(self):  # survives pickling across the worker-process boundary
-        return (DocumentError, (self.code, self.message, self.http_status))
+__all__ = ["DEFAULT_LIMITS", "DEFAULT_OPTIONS", "DocumentError", "DocumentInfo", "Limits", "PageOptions"]
 
 
 @dataclass(frozen=True)

@@ -9,81 +9,15 @@ from __future__ import annotations
 import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-QUEUED, PROCESSING, COMPLETED, FAILED = "queued", "processing", "completed", "failed"
-UNFINISHED = (QUEUED, PROCESSING)
-
-
-def utcnow() -> datetime:
-    # Millisecond precision: what MongoDB keeps, so both stores answer alike.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-class StoreUnavailable(Exception):
-    """The backing database does not answer; the caller should retry later (HTTP 503)."""
-
-    def __init__(self, dependency: str, detail: str):
-        super().__init__(f"{dependency} is unavailable: {detail}")
-        self.dependency = dependency
-        self.detail = detail
-
-
-class DuplicateDocument(Exception):
-    """A document with this id exists already."""
-
-
-@dataclass
-class DocumentRecord:
-    document_id: str
-    content_sha256: str
-    cache_key: str
-    options: dict[str, Any]
-    filename: str | None
-    media_type: str
-    size_bytes: int
-    pages_total: int
-    status: str = QUEUED
-    pages_done: int = 0
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
-    error: dict[str, str] | None = None
-    # Set when this upload's result is another document's (same bytes and options): no second OCR.
-    result_of: str | None = None
-    attempts: int = 0
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        # Shallow (dataclasses.asdict deep-copies: ~6 % of a re-submission's request time); the nested
-        # options and error dicts are copied one level, which is all they have.
-        return {name: dict(value) if isinstance(value, dict) else value for name, value in vars(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DocumentRecord:
-        names = cls.__dataclass_fields__.keys()
-        record = cls(**{k: v for k, v in data.items() if k in names})
-        for name in ("created_at", "updated_at", "lease_until"):
-            value = getattr(record, name)
-            if isinstance(value, str):
-                value = datetime.fromisoformat(value)
-            if isinstance(value, datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=UTC)  # MongoDB hands back naive UTC
-            setattr(record, name, value)
-        return record
+from ..domain import DocumentRecord, DocumentStatus
 
 
 class DocumentStore(ABC):
     """Documents, their per-page results and their uploaded bytes. The source of truth."""
-
-    # True when reads are local and never wait on a network or a writer: the API then answers status
-    # calls on its event loop instead of handing each to a thread (a thread hop costs milliseconds of
-    # tail latency while OCR keeps every core busy).
-    quick_reads: bool = False
 
     name: str
 
@@ -133,9 +67,10 @@ class DocumentStore(ABC):
         """Page results in page order."""
 
     @abstractmethod
-    def finish(self, document_id: str, owner: str | None, status: str,
-               error: dict[str, str] | None = None) -> None:
-        """Move to completed or failed and drop the lease."""
+    def finish(self, document_id: str, owner: str | None, status: DocumentStatus,
+               error: dict[str, str] | None = None) -> bool:
+        """Move to a finished status and drop the lease; with an owner, only while that owner holds
+        the lease. Returns whether the record changed."""
 
     @abstractmethod
     def release(self, document_id: str, owner: str) -> None:
@@ -161,8 +96,6 @@ class DocumentStore(ABC):
 
 class Cache(ABC):
     """A small key/value cache with expiry; losing it never loses data."""
-
-    quick_reads: bool = False  # as DocumentStore.quick_reads: in-process, never waits on a network
 
     @abstractmethod
     def get(self, key: str) -> bytes | None: ...

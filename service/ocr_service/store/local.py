@@ -20,18 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .base import (
-    COMPLETED,
-    FAILED,
-    PROCESSING,
-    QUEUED,
-    UNFINISHED,
-    Cache,
-    DocumentRecord,
-    DocumentStore,
-    DuplicateDocument,
-    utcnow,
-)
+from ..domain import UNFINISHED, DocumentRecord, DocumentStatus, DuplicateDocument, utcnow
+from .base import Cache, DocumentStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -62,8 +52,6 @@ def _encode(record: DocumentRecord) -> str:
 
 class LocalStore(DocumentStore):
     name = "local-store"
-    quick_reads = True
-
     def __init__(self, data_dir: Path):
         self.uploads = data_dir / "uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
@@ -114,7 +102,7 @@ class LocalStore(DocumentStore):
     def _write(self, db: sqlite3.Connection, record: DocumentRecord) -> None:
         db.execute(
             "UPDATE documents SET status = ?, updated_at = ?, body = ? WHERE document_id = ?",
-            (record.status, record.updated_at.isoformat(), _encode(record), record.document_id),
+            (record.status.value, record.updated_at.isoformat(), _encode(record), record.document_id),
         )
 
     def _update(self, document_id: str, change: Callable[[DocumentRecord], bool]) -> DocumentRecord | None:
@@ -158,7 +146,7 @@ class LocalStore(DocumentStore):
                         db.execute(
                             "INSERT INTO documents (document_id, status, cache_key, updated_at, body) "
                             "VALUES (?, ?, ?, ?, ?)",
-                            (record.document_id, record.status, record.cache_key,
+                            (record.document_id, record.status.value, record.cache_key,
                              record.updated_at.isoformat(), _encode(record)),
                         )
                 except sqlite3.IntegrityError:
@@ -197,7 +185,7 @@ class LocalStore(DocumentStore):
             held = record.lease_owner not in (None, owner) and record.lease_until and record.lease_until > now
             if record.status not in UNFINISHED or record.result_of or held:
                 return False
-            record.status = PROCESSING
+            record.status = DocumentStatus.PROCESSING
             record.attempts += 1
             record.lease_owner, record.lease_until = owner, now + timedelta(seconds=lease_s)
             return True
@@ -206,7 +194,7 @@ class LocalStore(DocumentStore):
 
     def renew(self, document_id: str, owner: str, lease_s: float) -> bool:
         def extend(record: DocumentRecord) -> bool:
-            if record.lease_owner != owner or record.status != PROCESSING:
+            if record.lease_owner != owner or record.status != DocumentStatus.PROCESSING:
                 return False
             record.lease_until = utcnow() + timedelta(seconds=lease_s)
             return True
@@ -234,29 +222,31 @@ class LocalStore(DocumentStore):
         for (body,) in rows:
             yield json.loads(body)
 
-    def finish(self, document_id: str, owner: str | None, status: str,
-               error: dict[str, str] | None = None) -> None:
-        assert status in (COMPLETED, FAILED)
+    def finish(self, document_id: str, owner: str | None, status: DocumentStatus,
+               error: dict[str, str] | None = None) -> bool:
+        assert status.finished
 
         def end(record: DocumentRecord) -> bool:
+            if owner is not None and (record.lease_owner != owner or record.status != DocumentStatus.PROCESSING):
+                return False  # a worker whose lease ran out must not overwrite its successor's outcome
             record.status, record.error = status, error
             record.lease_owner = record.lease_until = None
             return True
 
-        self._update(document_id, end)
+        return self._update(document_id, end) is not None
 
     def release(self, document_id: str, owner: str) -> None:
         def give_back(record: DocumentRecord) -> bool:
             if record.lease_owner != owner:
                 return False
-            record.status, record.lease_owner, record.lease_until = QUEUED, None, None
+            record.status, record.lease_owner, record.lease_until = DocumentStatus.QUEUED, None, None
             return True
 
         self._update(document_id, give_back)
 
     def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
         query = "SELECT body FROM documents WHERE status IN (?, ?)"
-        params: tuple = UNFINISHED
+        params: tuple = tuple(status.value for status in UNFINISHED)
         if stale_before is not None:
             query, params = query + " AND updated_at < ?", params + (stale_before.isoformat(),)
         rows = self._reader.execute(query + " ORDER BY updated_at", params).fetchall()
@@ -278,8 +268,6 @@ class LocalStore(DocumentStore):
 
 class MemoryCache(Cache):
     """In-process cache for the embedded mode: bounded, with expiry."""
-
-    quick_reads = True
 
     def __init__(self, max_entries: int = 256):
         self._entries: dict[str, tuple[float, bytes]] = {}

@@ -12,6 +12,7 @@ import functools
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,8 @@ import pymongo
 from pymongo import ReturnDocument
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
-from ..config import Settings
-from .base import (
-    COMPLETED,
-    FAILED,
-    PROCESSING,
-    QUEUED,
-    UNFINISHED,
-    DocumentRecord,
-    DocumentStore,
-    DuplicateDocument,
-    StoreUnavailable,
-)
+from ..domain import UNFINISHED, DocumentRecord, DocumentStatus, DuplicateDocument, StoreUnavailable
+from .base import DocumentStore
 
 _TIMES = ("created_at", "updated_at", "lease_until")
 _OPTIONAL_STRINGS = ("result_of", "lease_owner", "filename")
@@ -69,17 +60,24 @@ def _unavailable_on_connection_errors(method):
     return wrapper
 
 
+@dataclass(frozen=True)
+class MongoConfig:
+    uri: str = field(repr=False)  # holds the password
+    db_name: str = "ocr"
+    collection: str = "documents"
+    timeout_ms: int = 3000
+
+
 class MongoStore(DocumentStore):
     name = "mongodb"
 
-    def __init__(self, settings: Settings):
-        uri = settings.mongo_connection_string.get_secret_value()
+    def __init__(self, config: MongoConfig):
         self.client = pymongo.MongoClient(
-            uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms, connectTimeoutMS=settings.mongo_timeout_ms,
+            config.uri, serverSelectionTimeoutMS=config.timeout_ms, connectTimeoutMS=config.timeout_ms,
             socketTimeoutMS=60_000, retryWrites=True, appname="ocr-service",
         )
-        db = self.client[settings.mongo_db_name]
-        name = settings.mongo_collection_name
+        db = self.client[config.db_name]
+        name = config.collection
         self.documents = db[name]
         self.page_results = db[f"{name}_pages"]
         self.primaries = db[f"{name}_primaries"]
@@ -148,16 +146,16 @@ class MongoStore(DocumentStore):
     def claim(self, document_id: str, owner: str, lease_s: float) -> DocumentRecord | None:
         now = time.time()
         return self._update(
-            {"document_id": document_id, "status": {"$in": list(UNFINISHED)}, "result_of": "",
+            {"document_id": document_id, "status": {"$in": [str(s) for s in UNFINISHED]}, "result_of": "",
              "$or": [{"lease_owner": ""}, {"lease_owner": owner}, {"lease_until": {"$lt": now}}]},
-            {"$set": {"status": PROCESSING, "lease_owner": owner, "lease_until": now + lease_s},
+            {"$set": {"status": DocumentStatus.PROCESSING.value, "lease_owner": owner, "lease_until": now + lease_s},
              "$inc": {"attempts": 1}},
         )
 
     @_unavailable_on_connection_errors
     def renew(self, document_id: str, owner: str, lease_s: float) -> bool:
-        return self._update({"document_id": document_id, "lease_owner": owner, "status": PROCESSING},
-                            {"$set": {"lease_until": time.time() + lease_s}}) is not None
+        held = {"document_id": document_id, "lease_owner": owner, "status": DocumentStatus.PROCESSING.value}
+        return self._update(held, {"$set": {"lease_until": time.time() + lease_s}}) is not None
 
     @_unavailable_on_connection_errors
     def save_page(self, document_id: str, page: dict[str, Any]) -> None:
@@ -176,20 +174,23 @@ class MongoStore(DocumentStore):
         return iter([doc["page"] for doc in cursor])
 
     @_unavailable_on_connection_errors
-    def finish(self, document_id: str, owner: str | None, status: str,
-               error: dict[str, str] | None = None) -> None:
-        assert status in (COMPLETED, FAILED)
-        self._update({"document_id": document_id},
-                     {"$set": {"status": status, "error": error, "lease_owner": "", "lease_until": 0.0}})
+    def finish(self, document_id: str, owner: str | None, status: DocumentStatus,
+               error: dict[str, str] | None = None) -> bool:
+        assert status.finished
+        query: dict[str, Any] = {"document_id": document_id}
+        if owner is not None:  # a worker whose lease ran out must not overwrite its successor's outcome
+            query.update(lease_owner=owner, status=DocumentStatus.PROCESSING.value)
+        return self._update(query, {"$set": {"status": status.value, "error": error, "lease_owner": "",
+                                             "lease_until": 0.0}}) is not None
 
     @_unavailable_on_connection_errors
     def release(self, document_id: str, owner: str) -> None:
         self._update({"document_id": document_id, "lease_owner": owner},
-                     {"$set": {"status": QUEUED, "lease_owner": "", "lease_until": 0.0}})
+                     {"$set": {"status": DocumentStatus.QUEUED.value, "lease_owner": "", "lease_until": 0.0}})
 
     @_unavailable_on_connection_errors
     def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
-        query: dict[str, Any] = {"status": {"$in": list(UNFINISHED)}, "result_of": ""}
+        query: dict[str, Any] = {"status": {"$in": [str(s) for s in UNFINISHED]}, "result_of": ""}
         if stale_before is not None:
             query["updated_at"] = {"$lt": stale_before.timestamp()}
         return [_from_mongo(doc) for doc in self.documents.find(query, {"_id": False}).sort("updated_at", 1)]

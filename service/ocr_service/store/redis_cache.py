@@ -6,24 +6,16 @@ import logging
 
 import redis
 
-from ..config import Settings
 from .base import Cache
 
 log = logging.getLogger(__name__)
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return redis.Redis(host=settings.redis_host, port=settings.redis_port, db=settings.redis_db,
-                       password=password, ssl=settings.redis_tls, socket_timeout=5, socket_connect_timeout=3,
-                       health_check_interval=30)
-
-
 class RedisCache(Cache):
     prefix = "ocr:cache:"
 
-    def __init__(self, settings: Settings):
-        self.client = redis_client(settings)
+    def __init__(self, client: redis.Redis):
+        self.client = client
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -40,6 +32,3 @@ class RedisCache(Cache):
 
     def ping(self) -> None:
         self.client.ping()
-
-    def close(self) -> None:
-        self.client.close()
