@@ -1,4 +1,4 @@
-"""`ocr-service serve | worker | submit | status | result`."""
+"""`ocr-service serve | worker | keys | submit | status | result`."""
 
 from __future__ import annotations
 
@@ -45,15 +45,26 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One server process: the OCR runs in the runtime's own process pool, not in uvicorn workers.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=10)
+    runtime = _runtime(settings)
+    try:
+        # One server process: the OCR runs in the runtime's own process pool, not in uvicorn workers.
+        uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port,
+                    log_level=settings.log_level, timeout_graceful_shutdown=10)
+    finally:
+        runtime.close()
     return 0
 
 
-def worker(args: argparse.Namespace) -> int:
-    from .runtime import build_runtime
+def _runtime(settings: Settings, run_workers: bool | None = None):
+    from .runtime import NoApiKey, build_runtime
 
+    try:
+        return build_runtime(settings, run_workers=run_workers)
+    except NoApiKey as error:
+        raise ConfigurationError(str(error)) from None
+
+
+def worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.backend is not Backend.PRODUCTION:
@@ -63,11 +74,39 @@ def worker(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    runtime = build_runtime(settings, run_workers=True)
+    runtime = _runtime(settings, run_workers=True)
     logging.getLogger(__name__).info("worker ready (%d OCR processes)", settings.ocr_workers)
     stop.wait()
     runtime.close()
     return 0
+
+
+def keys(args: argparse.Namespace) -> int:
+    """Manage API keys in the configured backend's store (run where the service's settings are)."""
+    from .access import Access
+    from .runtime import open_store
+
+    store = open_store(_settings(args))
+    try:
+        if args.keys_command == "create":
+            try:
+                record, secret = Access(store, None, False).create_key(args.tenant)
+            except ValueError as error:
+                print(f"ocr-service keys create: {error}", file=sys.stderr)
+                return 2
+            print(secret)
+            print(f"key {record.key_id} for tenant {record.tenant}: shown once, keep it now", file=sys.stderr)
+        elif args.keys_command == "list":
+            print(f"{'KEY ID':<14} {'TENANT':<24} {'CREATED':<26} REVOKED")
+            for key in sorted(store.list_keys(), key=lambda key: key.created_at):
+                revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
+                print(f"{key.key_id:<14} {key.tenant:<24} {key.created_at.isoformat(timespec='seconds'):<26} {revoked}")
+        elif not store.revoke_key(args.key_id):
+            print(f"ocr-service keys revoke: no key {args.key_id}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        store.close()
 
 
 def _client(args: argparse.Namespace):
@@ -126,6 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("worker", help="production mode: consume the Redis queue")
     p.add_argument("--ocr-workers", type=int, help="OCR processes (default: one per core)")
     p.set_defaults(func=worker)
+
+    p = commands.add_parser("keys", help="manage API keys (one tenant each)")
+    p.set_defaults(func=keys)
+    key_commands = p.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print it (once)")
+    create.add_argument("--tenant", required=True, help="the tenant the key acts for")
+    key_commands.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
 
     for name, func, help_text in (("submit", submit, "upload a file"), ("status", status, "show a status"),
                                   ("result", result, "print a result")):

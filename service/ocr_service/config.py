@@ -31,7 +31,13 @@ class Settings(BaseSettings):
     # HTTP
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to (0.0.0.0 for every interface).")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
-    api_key: SecretStr | None = Field(None, description="When set, every call but /health needs X-API-Key.")
+    api_key: SecretStr | None = Field(
+        None, description="The default tenant's API key (more keys, per tenant: `ocr-service keys create`).")
+    allow_anonymous: bool = Field(
+        False, description="Production backend: start, and serve calls without a key, while no API key exists.")
+    open_paths: list[str] = Field(
+        ["/docs", "/redoc", "/openapi.json", "/ui"],
+        description="Paths served without an API key besides the health checks (a path opens what is under it).")
 
     backend: Backend | None = Field(
         None, description="`embedded` or `production` (MongoDB and Redis, both required). Unset: production "
@@ -78,6 +84,9 @@ class Settings(BaseSettings):
     max_page_pixels: int = Field(200_000_000, ge=1, description="Largest rendered page, in pixels.")
     page_timeout_s: float = Field(120, gt=0, description="Longest OCR of a single page.")
     result_cache_ttl_s: int = Field(600, ge=0, description="How long a completed result stays cached.")
+    retention_s: float = Field(
+        7 * 24 * 3600, ge=0, description="A finished document and its bytes are deleted this long after (0: kept).")
+    retention_sweep_interval_s: float = Field(60, gt=0, description="How often expired documents are deleted.")
 
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
 

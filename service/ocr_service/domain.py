@@ -18,6 +18,7 @@ class DocumentStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
@@ -25,7 +26,17 @@ class DocumentStatus(StrEnum):
 
 
 UNFINISHED = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
-FINISHED = (DocumentStatus.COMPLETED, DocumentStatus.FAILED)
+FINISHED = (DocumentStatus.COMPLETED, DocumentStatus.FAILED, DocumentStatus.CANCELLED)
+
+# The tenant of the `API_KEY` setting and of keyless calls. Its documents are stored under their own id,
+# as before tenants existed; every other tenant's under "tenant:id" (ids never contain ":").
+DEFAULT_TENANT = "default"
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def storage_key(tenant: str, document_id: str) -> str:
+    """The key a document is stored under: unique across tenants, so ids are unique per tenant."""
+    return document_id if tenant == DEFAULT_TENANT else f"{tenant}:{document_id}"
 
 
 def utcnow() -> datetime:
@@ -68,6 +79,14 @@ class DuplicateDocument(Exception):
     """A document with this id exists already."""
 
 
+class InvalidCursor(Exception):
+    """A list cursor this service did not give out."""
+
+
+class Unauthorized(Exception):
+    """No API key, or one that is not valid (unknown, revoked, malformed)."""
+
+
 class Conflict(Exception):
     """The document id exists with other bytes or options."""
 
@@ -77,7 +96,7 @@ class UnknownContent(Exception):
 
 
 class DocumentNotFound(Exception):
-    """No document with this id."""
+    """No document with this id (for the caller's tenant: another tenant's looks exactly the same)."""
 
     def __init__(self, document_id: str):
         super().__init__(document_id)
@@ -105,6 +124,15 @@ class DocumentRecord:
     attempts: int = 0
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    tenant: str = DEFAULT_TENANT
+    # When the finished document and its bytes are deleted (RETENTION_S after it finished); None: kept.
+    expires_at: datetime | None = None
+    # Deleted while other documents still take their result from it: invisible, removed with the last one.
+    deleted: bool = False
+
+    @property
+    def key(self) -> str:
+        return storage_key(self.tenant, self.document_id)
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow (dataclasses.asdict deep-copies: a measurable share of a re-submission's time); the
@@ -118,7 +146,7 @@ class DocumentRecord:
         names = cls.__dataclass_fields__.keys()
         record = cls(**{k: v for k, v in data.items() if k in names})
         record.status = DocumentStatus(record.status)
-        for name in ("created_at", "updated_at", "lease_until"):
+        for name in ("created_at", "updated_at", "lease_until", "expires_at"):
             value = getattr(record, name)
             if isinstance(value, str):
                 value = datetime.fromisoformat(value)
@@ -164,13 +192,13 @@ class StatusView:
     pages_total: int
     pages_done: int
     error: dict[str, str] | None
-    result_source: str  # the document whose pages hold the result
+    result_source: str  # the storage key of the document whose pages hold the result
     source_updated_at: datetime
 
     @classmethod
     def of(cls, record: DocumentRecord, source: DocumentRecord) -> StatusView:
         return cls(record=record, status=source.status, pages_total=source.pages_total,
-                   pages_done=source.pages_done, error=source.error, result_source=source.document_id,
+                   pages_done=source.pages_done, error=source.error, result_source=source.key,
                    source_updated_at=source.updated_at)
 
     @property
@@ -186,5 +214,21 @@ class StatusView:
             "pages_done": self.pages_done,
             "created_at": self.record.created_at.isoformat(),
             "updated_at": max(self.record.updated_at, self.source_updated_at).isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "error": self.error,
         }
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.record.expires_at
+
+
+@dataclass
+class ApiKey:
+    """An API key as stored: only its SHA-256 (keys are long random strings, so a fast hash is enough)."""
+
+    key_id: str  # short, shown in listings and used to revoke
+    tenant: str
+    key_sha256: str
+    created_at: datetime = field(default_factory=utcnow)
+    revoked_at: datetime | None = None

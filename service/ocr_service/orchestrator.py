@@ -12,6 +12,7 @@ the cores busy), everything that waits on a network, a disk write or a render in
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
@@ -20,24 +21,32 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from anyio import to_thread
 
+from .access import Access
 from .domain import (
+    DEFAULT_TENANT,
+    UNFINISHED,
     Conflict,
     DocumentNotFound,
     DocumentRecord,
     DocumentStatus,
     DuplicateDocument,
+    InvalidCursor,
     StatusView,
     UnknownContent,
     Upload,
+    storage_key,
+    utcnow,
 )
 from .jobs.base import JobQueue
 from .pipeline import DocumentInfo, PageOptions, document_text, validate_options
 from .store.base import Cache, DocumentStore
+from .store.lifecycle import delete_document, result_cache_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,19 +57,38 @@ MAX_CACHED_RESULT_BYTES = 8 * 1024 * 1024
 QUICK_RESULT_PAGES = 20  # results up to this many pages may be assembled on the event loop
 
 
-def cache_key_for(sha256: str, options: PageOptions) -> str:
-    canonical = json.dumps({"sha256": sha256, "options": asdict(options), "v": PIPELINE_VERSION}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def cache_key_for(tenant: str, sha256: str, options: PageOptions) -> str:
+    """Names one computation: the same bytes and options of one tenant. Tenants never share one, so no
+    answer and no timing tells a tenant what another sent."""
+    fields: dict[str, Any] = {"sha256": sha256, "options": asdict(options), "v": PIPELINE_VERSION}
+    if tenant != DEFAULT_TENANT:  # the default tenant keeps the keys it had before tenants existed
+        fields["tenant"] = tenant
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _encode_cursor(created_at: str, key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at, key]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if not cursor:
+        return None
+    try:
+        created_at, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        datetime.fromisoformat(created_at)
+        return str(created_at), str(key)
+    except (ValueError, TypeError) as error:
+        raise InvalidCursor("The cursor is not one this service gave out; start again without it.") from error
 
 
 class Orchestrator:
     def __init__(self, store: DocumentStore, queue: JobQueue, cache: Cache,
-                 inspect: Callable[[Path], DocumentInfo], result_cache_ttl_s: int = 600,
-                 reads_on_loop: bool = False):
+                 inspect: Callable[[Path], DocumentInfo], access: Access, result_cache_ttl_s: int = 600,
+                 retention_s: float = 0, reads_on_loop: bool = False):
         """reads_on_loop: the store and cache are in-process and their reads never wait on a network or
         a writer, so they may run on the event loop."""
         self.store, self.queue, self.cache, self.inspect = store, queue, cache, inspect
-        self.result_cache_ttl_s = result_cache_ttl_s
+        self.access, self.result_cache_ttl_s, self.retention_s = access, result_cache_ttl_s, retention_s
         self._quick_reads = reads_on_loop
 
     # -- where things run --------------------------------------------------------------------------
@@ -75,17 +103,41 @@ class Orchestrator:
         return await to_thread.run_sync(work)
 
     # -- the API's calls ---------------------------------------------------------------------------
-    async def accept(self, upload: Upload, document_id: str | None, language: str,
+    async def authenticate(self, presented: list[bytes]) -> str:
+        """The tenant of the X-API-Key header's values; raises Unauthorized."""
+        return await self._read(lambda: self.access.tenant_of(presented))
+
+    async def accept(self, tenant: str, upload: Upload, document_id: str | None, language: str,
                      mode: str) -> tuple[StatusView, bool]:
         """Accept an upload (inspection and durable writes: never on the event loop)."""
-        return await self._in_thread(lambda: self.submit(upload, document_id, language, mode))
+        return await self._in_thread(lambda: self.submit(tenant, upload, document_id, language, mode))
 
-    async def accept_known(self, sha256: str, document_id: str | None, language: str,
+    async def accept_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
                            mode: str) -> tuple[StatusView, bool]:
-        return await self._in_thread(lambda: self.submit_known(sha256, document_id, language, mode))
+        return await self._in_thread(lambda: self.submit_known(tenant, sha256, document_id, language, mode))
 
-    async def get_status(self, document_id: str) -> StatusView:
-        return await self._read(lambda: self.status(document_id))
+    async def get_status(self, tenant: str, document_id: str) -> StatusView:
+        return await self._read(lambda: self.status(tenant, document_id))
+
+    async def list_documents(self, tenant: str, status: DocumentStatus | None, limit: int,
+                             cursor: str | None) -> tuple[list[StatusView], str | None]:
+        """The tenant's documents, newest first, and the cursor of the next page (None on the last)."""
+        after = _decode_cursor(cursor)
+
+        def page() -> tuple[list[StatusView], str | None]:
+            records = self.store.list(tenant, status, limit + 1, after)
+            views = [self._view(record) for record in records[:limit]]
+            more = len(records) > limit
+            last = records[limit - 1] if more else None
+            return views, _encode_cursor(last.created_at.isoformat(), last.key) if last else None
+
+        return await self._read(page)
+
+    async def cancel(self, tenant: str, document_id: str) -> StatusView:
+        return await self._in_thread(lambda: self._cancel(tenant, document_id))
+
+    async def delete(self, tenant: str, document_id: str) -> None:
+        await self._in_thread(lambda: self._delete(tenant, document_id))
 
     async def wait(self, status: StatusView, wait_s: float) -> StatusView:
         """Poll the store (every instance sees the workers' progress there) until the document is
@@ -94,7 +146,7 @@ class Orchestrator:
         while not status.status.finished and time.monotonic() < deadline:
             await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
             interval = min(interval * 1.5, 0.5)
-            status = await self.get_status(status.document_id)
+            status = await self.get_status(status.record.tenant, status.document_id)
         return status
 
     async def result_json(self, status: StatusView, words: bool) -> dict[str, Any]:
@@ -139,77 +191,80 @@ class Orchestrator:
         return dict(await asyncio.gather(*(probe(name, ping) for name, ping in checks)))
 
     # -- the work itself (synchronous: runs where the methods above put it) -----------------------
-    def submit(self, upload: Upload, document_id: str | None, language: str, mode: str) -> tuple[StatusView, bool]:
+    def submit(self, tenant: str, upload: Upload, document_id: str | None, language: str,
+               mode: str) -> tuple[StatusView, bool]:
         """Accept a document. Returns its status and whether it was newly created.
         Raises DocumentError (bad input), Conflict, StoreUnavailable."""
-        return self._submit(upload.sha256, document_id, language, mode,
+        return self._submit(tenant, upload.sha256, document_id, language, mode,
                             lambda record: self._accept(record, upload), upload.size_bytes, upload.filename)
 
-    def submit_known(self, sha256: str, document_id: str | None, language: str, mode: str) -> tuple[StatusView, bool]:
-        """Accept a document by the SHA-256 of bytes uploaded before with the same options: it shares
-        that upload's result (or its computation, while running). Raises UnknownContent as well."""
+    def submit_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
+                     mode: str) -> tuple[StatusView, bool]:
+        """Accept a document by the SHA-256 of bytes the tenant uploaded before with the same options: it
+        shares that upload's result (or its computation, while running). Raises UnknownContent as well."""
         def follow(record: DocumentRecord) -> DocumentRecord:
             primary = self.store.primary_of(record.cache_key)
             source = self.store.get(primary) if primary else None
-            if source is None or source.status == DocumentStatus.FAILED:
+            if source is None or source.status in (DocumentStatus.FAILED, DocumentStatus.CANCELLED):
                 raise UnknownContent(
-                    f"This service has no document with SHA-256 {sha256} and these options (language, mode) "
-                    "that is processed or being processed; upload the file instead.")
+                    f"There is no document with SHA-256 {sha256} and these options (language, mode) that is "
+                    "processed or being processed; upload the file instead.")
             record.media_type, record.pages_total = source.media_type, source.pages_total
-            record.size_bytes, record.result_of = source.size_bytes, source.document_id
+            record.size_bytes, record.result_of = source.size_bytes, source.key
+            record.expires_at = self._expiry()
             self.store.create(record, None)
             return source
 
-        return self._submit(sha256, document_id, language, mode, follow, 0, None)
+        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None)
 
-    def _submit(self, sha256: str, document_id: str | None, language: str, mode: str,
+    def _submit(self, tenant: str, sha256: str, document_id: str | None, language: str, mode: str,
                 accept: Callable[[DocumentRecord], DocumentRecord], size_bytes: int,
                 filename: str | None) -> tuple[StatusView, bool]:
         options = PageOptions(language=language, mode=mode)
         validate_options(options)
-        key = cache_key_for(sha256, options)
+        cache_key = cache_key_for(tenant, sha256, options)
 
         document_id = document_id or uuid.uuid4().hex
-        existing = self.store.get(document_id)
+        existing = self.store.get(storage_key(tenant, document_id))
         if existing is not None:
-            return self._same_or_conflict(existing, key), False
+            return self._same_or_conflict(existing, cache_key), False
         record = DocumentRecord(
-            document_id=document_id, content_sha256=sha256, cache_key=key, options=asdict(options),
-            filename=filename, media_type="", size_bytes=size_bytes, pages_total=0,
+            document_id=document_id, content_sha256=sha256, cache_key=cache_key, options=asdict(options),
+            filename=filename, media_type="", size_bytes=size_bytes, pages_total=0, tenant=tenant,
         )
         try:
             source = accept(record)
         except DuplicateDocument:  # the same id was uploaded concurrently
-            return self._same_or_conflict(self.store.get(document_id), key), False
+            return self._same_or_conflict(self.store.get(record.key), cache_key), False
         # Answered from the records at hand: reading them back would cost round trips on every upload.
         return self._status_of(record, source), True
 
     def _accept(self, record: DocumentRecord, upload: Upload) -> DocumentRecord:
-        """Store the record and start its computation, or point it at an earlier one. Returns the
-        record whose progress and result this document shows."""
+        """Store the record and start its computation, or point it at an earlier one of the same tenant.
+        Returns the record whose progress and result this document shows."""
         done = self._completed_primary(record.cache_key)
         if done is not None:  # processed before: nothing to check, store or compute again
             record.media_type, record.pages_total = done.media_type, done.pages_total
-            record.result_of = done.document_id
+            record.result_of, record.expires_at = done.key, self._expiry()
             self.store.create(record, None)
             return done
 
         info = self.inspect(upload.path)
         record.media_type, record.pages_total = info.media_type, info.page_count
         self.store.create(record, upload.path)
-        key, document_id = record.cache_key, record.document_id
-        primary = self.store.claim_primary(key, document_id)
-        if primary != document_id:
+        cache_key, key = record.cache_key, record.key
+        primary = self.store.claim_primary(cache_key, key)
+        if primary != key:
             other = self.store.get(primary)
-            if other is None or other.status == DocumentStatus.FAILED:
-                self.store.release_primary(key, primary)  # a failed run is retried by a new upload
-                primary = self.store.claim_primary(key, document_id)
-        if primary == document_id:
-            self._enqueue(document_id)
+            if other is None or other.deleted or other.status in (DocumentStatus.FAILED, DocumentStatus.CANCELLED):
+                self.store.release_primary(cache_key, primary)  # a failed run is retried by a new upload
+                primary = self.store.claim_primary(cache_key, key)
+        if primary == key:
+            self._enqueue(key)
             return record
-        self.store.follow(document_id, primary)
+        self.store.follow(key, primary)
         record.result_of = primary
-        log.info("document %s reuses the result of %s", document_id, primary)
+        log.info("document %s reuses the result of %s", key, primary)
         return self.store.get(primary) or record
 
     def _completed_primary(self, key: str) -> DocumentRecord | None:
@@ -217,25 +272,35 @@ class Orchestrator:
         record = self.store.get(primary) if primary else None
         return record if record is not None and record.status == DocumentStatus.COMPLETED else None
 
-    def _same_or_conflict(self, existing: DocumentRecord | None, key: str) -> StatusView:
-        if existing is None or existing.cache_key != key:
+    def _same_or_conflict(self, existing: DocumentRecord | None, cache_key: str) -> StatusView:
+        if existing is None or existing.cache_key != cache_key or existing.deleted:
             raise Conflict("A document with this document_id exists with different content or options; "
                            "choose another document_id.")
-        return self.status(existing.document_id)
+        return self._view(existing)
 
-    def _enqueue(self, document_id: str) -> None:
+    def _enqueue(self, key: str) -> None:
         try:
-            self.queue.enqueue(document_id)
+            self.queue.enqueue(key)
         except Exception as error:  # the record is durable: the reconciler queues it again later
-            log.warning("could not queue %s now (%s); the reconciler will", document_id, error)
+            log.warning("could not queue %s now (%s); the reconciler will", key, error)
+
+    def _expiry(self) -> datetime | None:
+        return utcnow() + timedelta(seconds=self.retention_s) if self.retention_s else None
 
     # -- read ----------------------------------------------------------------------------------
-    def status(self, document_id: str) -> StatusView:
-        record = self.store.get(document_id)
-        if record is None:
+    def _record(self, tenant: str, document_id: str) -> DocumentRecord:
+        """The tenant's document; another tenant's, or a deleted one, is exactly as absent as none."""
+        record = self.store.get(storage_key(tenant, document_id))
+        if record is None or record.deleted:
             raise DocumentNotFound(document_id)
+        return record
+
+    def status(self, tenant: str, document_id: str) -> StatusView:
+        return self._view(self._record(tenant, document_id))
+
+    def _view(self, record: DocumentRecord) -> StatusView:
         source = record
-        if record.result_of:
+        if record.result_of and record.status is not DocumentStatus.CANCELLED:
             source = self.store.get(record.result_of) or record
         return self._status_of(record, source)
 
@@ -243,10 +308,29 @@ class Orchestrator:
     def _status_of(record: DocumentRecord, source: DocumentRecord) -> StatusView:
         return StatusView.of(record, source)
 
+    # -- cancel, delete ------------------------------------------------------------------------
+    def _cancel(self, tenant: str, document_id: str) -> StatusView:
+        """Stop a document: a queued one never starts, a processing one stops after its page in flight.
+        The pages read so far stay readable. A finished document is left as it is."""
+        record = self._record(tenant, document_id)
+        cancelled = self.store.cancel(record.key, self._expiry())
+        if cancelled is not None and cancelled.result_of is None:
+            self.store.release_primary(cancelled.cache_key, cancelled.key)  # a new upload computes again
+        return self._view(cancelled or record)
+
+    def _delete(self, tenant: str, document_id: str) -> None:
+        try:
+            record = self._record(tenant, document_id)
+        except DocumentNotFound:
+            return  # deleting twice, or what was never there, is the same success
+        if record.status in UNFINISHED:
+            self.store.cancel(record.key, None)
+        delete_document(self.store, self.cache, self.store.get(record.key) or record)
+
     def pages(self, status: StatusView, words: bool = True) -> list[dict[str, Any]]:
-        """The completed document's pages, with or without their words (served from the cache when it
-        has them). Cached apart: words are most of a page's JSON, and most clients never ask for them."""
-        key = f"result:{status.record.cache_key}:{'words' if words else 'text'}"
+        """The document's pages, with or without their words (served from the cache when it has them).
+        Cached apart: words are most of a page's JSON, and most clients never ask for them."""
+        key = result_cache_key(status.record.cache_key, words)
         cached = self.cache.get(key)
         if cached is not None:
             return json.loads(cached)

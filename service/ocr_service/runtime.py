@@ -7,11 +7,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .access import Access
 from .config import Backend, Settings
 from .domain import StoreUnavailable
 from .jobs.base import JobQueue, QueueConfig
 from .jobs.pool import Inspector, PagePool
 from .jobs.runner import DocumentRunner, RunnerConfig
+from .jobs.sweeper import Sweeper
 from .orchestrator import Orchestrator
 from .pipeline import Limits
 from .store.base import Cache, DocumentStore
@@ -39,16 +41,31 @@ def _embedded(settings: Settings, make_runner: Callable[[DocumentStore], RunnerF
     return Components(store, MemoryCache(), queue, [store.close], reads_on_loop=True)
 
 
+def _mongo_store(settings: Settings):
+    from .store.mongo import MongoConfig, MongoStore
+
+    assert settings.mongo_connection_string is not None  # checked by Settings
+    return MongoStore(MongoConfig(
+        uri=settings.mongo_connection_string.get_secret_value(), db_name=settings.mongo_db_name,
+        collection=settings.mongo_collection_name, timeout_ms=settings.mongo_timeout_ms))
+
+
+def open_store(settings: Settings) -> DocumentStore:
+    """The backend's store alone (key management needs nothing else)."""
+    if settings.backend is Backend.PRODUCTION:
+        return _mongo_store(settings)
+    from .store.local import LocalStore
+
+    return LocalStore(settings.data_dir)
+
+
 def _production(settings: Settings, make_runner: Callable[[DocumentStore], RunnerFactory]) -> Components:
     from .jobs.redis_queue import RedisQueue
     from .redis_client import RedisConfig, connect
-    from .store.mongo import MongoConfig, MongoStore
     from .store.redis_cache import RedisCache
 
-    assert settings.mongo_connection_string is not None and settings.redis_host  # checked by Settings
-    store = MongoStore(MongoConfig(
-        uri=settings.mongo_connection_string.get_secret_value(), db_name=settings.mongo_db_name,
-        collection=settings.mongo_collection_name, timeout_ms=settings.mongo_timeout_ms))
+    assert settings.redis_host  # checked by Settings
+    store = _mongo_store(settings)
     try:
         store.ping()  # creates the indexes; if MongoDB is down, the service starts and answers 503
     except StoreUnavailable as error:
@@ -113,7 +130,8 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
             pool = PagePool(settings.ocr_workers)
             pools.append(pool)
             config = RunnerConfig(limits=limits, lease_s=settings.lease_s, job_timeout_s=settings.job_timeout_s,
-                                  max_retries=settings.job_max_retries, page_timeout_s=settings.page_timeout_s)
+                                  max_retries=settings.job_max_retries, page_timeout_s=settings.page_timeout_s,
+                                  retention_s=settings.retention_s)
             # Embedded: one process owns the store, so it may take back its own leases after a restart.
             owner = "embedded" if settings.backend is Backend.EMBEDDED else None
             return DocumentRunner(store, pool, config, owner=owner)
@@ -121,9 +139,11 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
         return runner
 
     components = BACKENDS[settings.backend](settings, make_runner)  # type: ignore[index]
+    access = access_for(settings, components.store)
     inspector = Inspector(limits)
-    orchestrator = Orchestrator(components.store, components.queue, components.cache, inspector,
-                                settings.result_cache_ttl_s, reads_on_loop=components.reads_on_loop)
+    orchestrator = Orchestrator(components.store, components.queue, components.cache, inspector, access,
+                                settings.result_cache_ttl_s, settings.retention_s,
+                                reads_on_loop=components.reads_on_loop)
     # Closed in reverse: the inspector, the queue (its workers finish their page), the OCR pools, then
     # the connections and the store.
     closers = [*components.closers, lambda: [pool.shutdown() for pool in pools], components.queue.close,
@@ -131,4 +151,27 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
     runtime = Runtime(settings, components.store, components.cache, components.queue, orchestrator, closers)
     if settings.run_workers if run_workers is None else run_workers:
         components.queue.start_workers()
+        if settings.retention_s:
+            sweeper = Sweeper(components.store, components.cache, settings.retention_sweep_interval_s)
+            sweeper.start()
+            runtime._closers.append(sweeper.close)
     return runtime
+
+
+class NoApiKey(Exception):
+    """The production backend would serve without any API key."""
+
+
+def access_for(settings: Settings, store: DocumentStore) -> Access:
+    """Embedded: keyless until a key exists (`make run`). Production: a key is needed from the start,
+    unless ALLOW_ANONYMOUS says otherwise."""
+    keyless = settings.backend is Backend.EMBEDDED or settings.allow_anonymous
+    access = Access(store, settings.api_key.get_secret_value() if settings.api_key else None, keyless)
+    if not keyless:
+        try:
+            if not access.has_any_key():
+                raise NoApiKey("the production backend needs an API key: set API_KEY or create one with "
+                               "`ocr-service keys create --tenant NAME` (or ALLOW_ANONYMOUS=true for a trial)")
+        except StoreUnavailable:
+            log.warning("MongoDB is not reachable: API keys are checked on each call")
+    return access

@@ -131,7 +131,8 @@ def service_env(mode: str, workdir: Path, redis_server=None, mongo_server=None, 
     if mode == "production":
         env.update({"MONGO_CONNECTION_STRING": mongo_uri(mongo_server),
                     "MONGO_DB_NAME": f"ocr_{uuid.uuid4().hex[:12]}",
-                    "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis_server.port)})
+                    "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis_server.port),
+                    "ALLOW_ANONYMOUS": "true"})
     env.update(extra)
     return env
 

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 from .. import __version__
 from ..config import Settings
 from ..runtime import Runtime, build_runtime
+from .deps import ApiKeyGate
+from .docs import docs_router
 from .errors import install_error_handlers
 from .limits import UploadSizeLimit
 from .routes import health_router, router, upload_router
@@ -22,8 +24,16 @@ DESCRIPTION = """Upload a PDF or an image, poll its status, fetch its text.
 2. `GET /check-status/{document_id}` until `status` is `completed` (or `failed`).
 3. `GET /result/{document_id}` → text per page (`?format=text|hocr|pdf` for other forms).
 
-Once an API key is configured, every call but the health checks sends it in the `X-API-Key` header
-(the **Authorize** button here does that for "Try it out").
+**Tenants and keys.** Each API key belongs to a tenant (`ocr-service keys create --tenant NAME`; the
+`API_KEY` setting is the key of the `default` tenant). Once any key exists, every call but the health
+checks sends one in the `X-API-Key` header (the **Authorize** button here does that for "Try it out").
+Everything is scoped to the key's tenant: another tenant's document, hash or cached result answers
+exactly as one that does not exist, and identical uploads share a computation only within a tenant.
+
+**Lifecycle.** `GET /documents` lists your documents; `POST /documents/{id}/cancel` stops one;
+`DELETE /documents/{id}` removes it with its bytes. A finished document is deleted `RETENTION_S`
+after it finished (7 days unless configured; `expires_at` in its status says when).
+
 Every error is `{"error": {"code", "message"}}`.
 """
 
@@ -44,11 +54,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 if runtime is None:
                     active.close()
 
-    app = FastAPI(title="OCR service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # The docs routes are the app's own (docs.py), so the API-key gate treats them like any other path.
+    app = FastAPI(title="OCR service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(ApiKeyGate, open_paths=settings.open_paths)  # outermost: no key, no further
     install_error_handlers(app)
-    for part in (upload_router, router, health_router):
+    for part in (upload_router, router, health_router, docs_router):
         app.include_router(part)
     logging.getLogger("ocr_service").setLevel(settings.log_level.upper())
     return app

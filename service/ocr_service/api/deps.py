@@ -3,7 +3,7 @@ that keeps small uploads in memory."""
 
 from __future__ import annotations
 
-import secrets
+import json
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -12,10 +12,12 @@ from fastapi.security import APIKeyHeader
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
+from ..domain import StoreUnavailable, Unauthorized
 from ..orchestrator import Orchestrator
-from .errors import ApiError
+from .errors import RETRY_AFTER_S
 
 API_KEY_HEADER = "X-API-Key"
 api_key_scheme = APIKeyHeader(
@@ -35,15 +37,52 @@ OrchestratorDep = Annotated[Orchestrator, Depends(get_orchestrator)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(api_key_scheme)]) -> None:
-    """401 unless the request carries the configured key (compared in constant time, as bytes, so a
-    key with characters outside ASCII is refused like any other wrong key)."""
-    if settings.api_key is None:
-        return
-    expected = settings.api_key.get_secret_value().encode()
-    if key is None or not secrets.compare_digest(key.encode("latin-1"), expected):  # the header's own bytes
-        raise ApiError(401, "unauthorized", f"Send a valid API key in the {API_KEY_HEADER} header.",
-                       {"WWW-Authenticate": API_KEY_HEADER})
+HEALTH_PATHS = ("/health", "/health/live", "/health/ready")
+
+
+def get_tenant(request: Request, _key: Annotated[str | None, Security(api_key_scheme)]) -> str:
+    """The caller's tenant, established by ApiKeyGate (the parameter declares the scheme in OpenAPI)."""
+    return request.state.tenant
+
+
+TenantDep = Annotated[str, Depends(get_tenant)]
+
+
+class ApiKeyGate:
+    """ASGI middleware: every path but the health checks and the open paths needs a valid key. It runs
+    before routing, so to a caller without a key an unknown path or method answers 401 like any other:
+    nothing tells which routes exist. The tenant goes into the request's state."""
+
+    def __init__(self, app: ASGIApp, open_paths: list[str]):
+        self.app = app
+        self.open_paths = tuple(HEALTH_PATHS) + tuple(path.rstrip("/") for path in open_paths)
+
+    def _open(self, path: str) -> bool:
+        return any(path == open_path or path.startswith(open_path + "/") for open_path in self.open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._open(scope["path"]):
+            return await self.app(scope, receive, send)
+        presented = [value for name, value in scope["headers"] if name == b"x-api-key"]
+        orchestrator: Orchestrator = scope["app"].state.orchestrator
+        try:
+            tenant = await orchestrator.authenticate(presented)
+        except Unauthorized:
+            return await _answer(send, 401, "unauthorized", f"Send a valid API key in the {API_KEY_HEADER} header.",
+                                 [(b"www-authenticate", API_KEY_HEADER.encode())])
+        except StoreUnavailable as error:
+            return await _answer(send, 503, "unavailable", f"{error.dependency} is unavailable; retry shortly.",
+                                 [(b"retry-after", str(RETRY_AFTER_S).encode())])
+        scope.setdefault("state", {})["tenant"] = tenant
+        await self.app(scope, receive, send)
+
+
+async def _answer(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class UploadRequest(Request):

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..domain import Conflict, DocumentError, DocumentNotFound, StoreUnavailable, UnknownContent
+from ..domain import Conflict, DocumentError, DocumentNotFound, InvalidCursor, StoreUnavailable, UnknownContent
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
@@ -55,6 +55,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DocumentNotFound)
     async def not_found(_: Request, error: DocumentNotFound):
         return error_response(404, "not_found", f"No document with id {error.document_id}.")
+
+    @app.exception_handler(InvalidCursor)
+    async def invalid_cursor(_: Request, error: InvalidCursor):
+        return error_response(422, "invalid_cursor", str(error))
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(_: Request, error: StoreUnavailable):

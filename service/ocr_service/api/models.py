@@ -36,7 +36,15 @@ class StatusResponse(BaseModel):
     pages_done: int = Field(description="Pages processed so far.")
     created_at: str = Field(description="ISO 8601, UTC.")
     updated_at: str = Field(description="ISO 8601, UTC; changes with every page processed.")
+    expires_at: str | None = Field(
+        None, description="ISO 8601, UTC: when the document and its bytes are deleted (`RETENTION_S` after it "
+                          "finished); null while it runs or when documents are kept.")
     error: ErrorDetail | None = Field(None, description="Why the document failed, when it did.")
+
+
+class DocumentList(BaseModel):
+    documents: list[StatusResponse] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 class Word(BaseModel):
@@ -59,12 +67,15 @@ class PageResult(BaseModel):
 
 class ResultResponse(BaseModel):
     document_id: str
-    status: Literal["completed"]
+    status: Literal[DocumentStatus.COMPLETED, DocumentStatus.CANCELLED]
     text: str = Field(description="The whole document's text, pages separated by a form feed.")
     pages: list[PageResult]
     pages_total: int
+    pages_done: int
     created_at: str
     updated_at: str
+    expires_at: str | None = None
+    error: ErrorDetail | None = None
 
 
 class HealthResponse(BaseModel):

@@ -1,5 +1,6 @@
-"""The HTTP contract: POST /extract, GET /check-status/{id}, GET /result/{id}, GET /languages, and the
-health checks. Routes translate HTTP to the orchestrator's calls and back; nothing else."""
+"""The HTTP contract: POST /extract, GET /check-status/{id}, GET /result/{id}, the tenant's documents
+(list, cancel, delete), GET /languages, and the health checks. Routes translate HTTP to the
+orchestrator's calls and back; nothing else. Every document route acts for the caller's tenant."""
 
 from __future__ import annotations
 
@@ -7,20 +8,29 @@ import hashlib
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..config import Settings
 from ..domain import DocumentStatus, StatusView, Upload
 from ..pipeline import available_languages
-from .deps import OrchestratorDep, SettingsDep, UploadRoute, require_api_key
+from .deps import OrchestratorDep, SettingsDep, TenantDep, UploadRoute, get_tenant
 from .errors import ApiError
-from .models import DOCUMENT_ID_PATTERN, ErrorResponse, HealthResponse, ResultResponse, StatusResponse, SubmitResponse
+from .models import (
+    DOCUMENT_ID_PATTERN,
+    DocumentList,
+    ErrorResponse,
+    HealthResponse,
+    ResultResponse,
+    StatusResponse,
+    SubmitResponse,
+)
 
-# Every document route needs the API key (once one is configured); the health checks need none.
-router = APIRouter(dependencies=[Depends(require_api_key)], responses={401: {"model": ErrorResponse}})
+# Every document route needs the API key once one exists (ApiKeyGate checks it before routing; the
+# TenantDep parameter declares it); the health checks need none.
+router = APIRouter(dependencies=[Depends(get_tenant)], responses={401: {"model": ErrorResponse}})
 # The upload route parses its body with UploadRequest (small files stay in memory).
-upload_router = APIRouter(dependencies=[Depends(require_api_key)], responses={401: {"model": ErrorResponse}},
+upload_router = APIRouter(dependencies=[Depends(get_tenant)], responses={401: {"model": ErrorResponse}},
                           route_class=UploadRoute)
 health_router = APIRouter(tags=["health"])
 CHUNK = 1024 * 1024
@@ -65,18 +75,20 @@ async def extract(
     request: Request,
     orchestrator: OrchestratorDep,
     settings: SettingsDep,
+    tenant: TenantDep,
     file: Annotated[UploadFile | None, File(
         description="The document. Its type is detected from its bytes.")] = None,
     sha256: Annotated[str | None, Form(
         pattern=r"^[0-9A-Fa-f]{64}$",
-        description="Instead of `file`: the SHA-256 of a document uploaded before with the same `language` "
-                    "and `mode`. The new document shares that upload's result without the bytes being sent "
-                    "again; 404 `unknown_content` when the service does not have them.")] = None,
+        description="Instead of `file`: the SHA-256 of a document your tenant uploaded before with the same "
+                    "`language` and `mode`. The new document shares that upload's result without the bytes being "
+                    "sent again; 404 `unknown_content` when your tenant has none (another tenant's uploads never "
+                    "count).")] = None,
     document_id: Annotated[str | None, Form(
         pattern=DOCUMENT_ID_PATTERN,
-        description="Your id for the document (`[A-Za-z0-9._-]{1,128}`); generated when absent. "
-                    "Re-sending the same id with the same bytes and options returns the existing job; "
-                    "with different bytes it is a 409.")] = None,
+        description="Your id for the document (`[A-Za-z0-9._-]{1,128}`), unique within your tenant; "
+                    "generated when absent. Re-sending the same id with the same bytes and options returns the "
+                    "existing job; with different bytes it is a 409.")] = None,
     language: Annotated[str, Form(
         pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
         description="Tesseract language codes joined by `+`, e.g. `eng+fra`. See GET /languages.")] = "eng",
@@ -90,11 +102,11 @@ async def extract(
     if file is not None and sha256 is not None:
         raise ApiError(422, "file_and_sha256", "Send either the file or its sha256, not both.")
     if sha256 is not None:
-        status, created = await orchestrator.accept_known(sha256.lower(), document_id, language, mode)
+        status, created = await orchestrator.accept_known(tenant, sha256.lower(), document_id, language, mode)
     elif file is not None:
         upload = _receive(file, settings, request)
         try:
-            status, created = await orchestrator.accept(upload, document_id, language, mode)
+            status, created = await orchestrator.accept(tenant, upload, document_id, language, mode)
         finally:
             upload.discard()
     else:
@@ -121,8 +133,8 @@ def _preferred_wait(prefer: str | None, limit_s: float) -> float:
 
 @router.get("/check-status/{document_id}", response_model=StatusResponse, responses=_errors(404, 503),
             name="check_status", summary="A document's status and progress")
-async def check_status(orchestrator: OrchestratorDep, document_id: str):
-    status = await orchestrator.get_status(document_id)
+async def check_status(orchestrator: OrchestratorDep, tenant: TenantDep, document_id: str):
+    status = await orchestrator.get_status(tenant, document_id)
     return JSONResponse(status.to_json())  # already in StatusResponse's shape
 
 
@@ -133,10 +145,12 @@ async def check_status(orchestrator: OrchestratorDep, document_id: str):
                409: {"model": StatusResponse, "description": "The document failed: the status body with its error."},
                200: {"content": {"application/json": {}, "text/plain": {}, "text/html": {}, "application/pdf": {}},
                      "description": "The result in the format asked for."}},
-    summary="A completed document's text, per page, or as plain text, hOCR or a searchable PDF",
+    summary="A completed (or cancelled) document's text, per page, or as plain text, hOCR or a searchable PDF",
+    description="A cancelled document answers with the pages read before it stopped.",
 )
 async def get_result(
     orchestrator: OrchestratorDep,
+    tenant: TenantDep,
     document_id: str,
     format: Annotated[Literal["json", "text", "hocr", "pdf"], Query(
         description="`json` (default), `text` (text/plain), `hocr` (hOCR HTML), `pdf` (the original with "
@@ -144,10 +158,10 @@ async def get_result(
     words: Annotated[bool, Query(
         description="JSON only: include each page's words with boxes and confidences.")] = False,
 ):
-    status = await orchestrator.get_status(document_id)
+    status = await orchestrator.get_status(tenant, document_id)
     if status.status == DocumentStatus.FAILED:
         return JSONResponse(status.to_json(), status_code=409)
-    if status.status != DocumentStatus.COMPLETED:
+    if status.status not in (DocumentStatus.COMPLETED, DocumentStatus.CANCELLED):
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
     if format == "text":
         return PlainTextResponse(await orchestrator.result_text(status))
@@ -157,6 +171,48 @@ async def get_result(
         return Response(await orchestrator.result_pdf(status), media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
     return JSONResponse(await orchestrator.result_json(status, words))
+
+
+@router.get("/documents", response_model=DocumentList, responses=_errors(422, 503),
+            summary="Your tenant's documents, newest first, a page at a time")
+async def list_documents(
+    orchestrator: OrchestratorDep,
+    tenant: TenantDep,
+    status: Annotated[DocumentStatus | None, Query(description="Only documents in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Documents per page.")] = 50,
+    cursor: Annotated[str | None, Query(
+        max_length=1024, description="`next_cursor` of the previous page; absent for the first.")] = None,
+):
+    views, next_cursor = await orchestrator.list_documents(tenant, status, limit, cursor)
+    return JSONResponse({"documents": [view.to_json() for view in views], "next_cursor": next_cursor})
+
+
+DocumentIdPath = Annotated[str, Path(description="The document's id (within your tenant).")]
+
+
+@router.post(
+    "/documents/{document_id}/cancel", response_model=StatusResponse, responses=_errors(404, 409, 503),
+    summary="Stop a document: a queued one never starts, a processing one stops after the page in flight",
+    description="The pages read so far stay readable through GET /result. Works from any instance: the "
+                "worker holding the document stops at its next page. A completed or failed document is a 409.",
+)
+async def cancel_document(orchestrator: OrchestratorDep, tenant: TenantDep, document_id: DocumentIdPath):
+    status = await orchestrator.cancel(tenant, document_id)
+    if status.status != DocumentStatus.CANCELLED:
+        raise ApiError(409, "already_finished", f"Document {document_id} is {status.status} already; "
+                                                "only queued or processing documents can be cancelled.")
+    return JSONResponse(status.to_json())
+
+
+@router.delete(
+    "/documents/{document_id}", status_code=204, responses=_errors(503),
+    summary="Delete a document: its record, pages, uploaded bytes and cached results",
+    description="A document still processing is cancelled first. Idempotent: deleting a document that is "
+                "gone (or never was) answers 204 too; afterwards every call about it answers 404.",
+)
+async def delete_document(orchestrator: OrchestratorDep, tenant: TenantDep, document_id: DocumentIdPath):
+    await orchestrator.delete(tenant, document_id)
+    return Response(status_code=204)
 
 
 @router.get("/languages", summary="Installed OCR languages")

@@ -34,8 +34,8 @@ class LocalQueue(JobQueue):
     def start_workers(self) -> None:
         self.runner = self.make_runner()
         for record in self.store.unfinished():
-            log.info("resuming document %s", record.document_id)
-            self.enqueue(record.document_id)
+            log.info("resuming document %s", record.key)
+            self.enqueue(record.key)
         for n in range(self.concurrency):
             thread = threading.Thread(target=self._work, name=f"document-worker-{n}", daemon=True)
             thread.start()

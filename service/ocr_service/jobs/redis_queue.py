@@ -85,14 +85,14 @@ class RedisQueue(JobQueue):
         now = utcnow()
         requeued = []
         for record in self.store.unfinished(stale_before=now - timedelta(seconds=2 * self.config.lease_s)):
-            marker = self.marker_prefix + record.document_id
+            marker = self.marker_prefix + record.key
             lost = record.status == DocumentStatus.QUEUED and not self.client.exists(marker)
             expired = record.lease_until is None or record.lease_until < now
             orphaned = record.status == DocumentStatus.PROCESSING and expired
             if lost or orphaned:
-                log.info("reconciler: re-queueing %s document %s", record.status, record.document_id)
-                self.enqueue(record.document_id)
-                requeued.append(record.document_id)
+                log.info("reconciler: re-queueing %s document %s", record.status, record.key)
+                self.enqueue(record.key)
+                requeued.append(record.key)
         return requeued
 
     def _reconcile_forever(self) -> None:

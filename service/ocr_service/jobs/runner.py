@@ -14,8 +14,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from ..domain import DocumentRecord, DocumentStatus, StoreUnavailable
+from ..domain import DocumentRecord, DocumentStatus, StoreUnavailable, utcnow
 from ..pipeline import DocumentError, Limits, PageOptions
 from ..store.base import DocumentStore
 from .pool import PagePool, PoolCrashed
@@ -43,6 +44,7 @@ class RunnerConfig:
     job_timeout_s: float = 6 * 3600
     max_retries: int = 3
     page_timeout_s: float = 120.0
+    retention_s: float = 0  # a finished document is deleted this long after it finished; 0: kept
 
 
 class DocumentRunner:
@@ -51,73 +53,83 @@ class DocumentRunner:
         # The embedded service passes a fixed owner: after a restart it takes back its own leases.
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
-    def run(self, document_id: str) -> None:
+    def run(self, key: str) -> None:
         """Process the document if it is still unfinished and nobody else holds it.
         Raises RetryLater after a transient failure (the queue retries with backoff)."""
-        record = self.store.claim(document_id, self.owner, self.config.lease_s)
+        record = self.store.claim(key, self.owner, self.config.lease_s)
         if record is None:
             return  # finished already, a follower, or held by a live worker elsewhere
         if record.attempts > self.config.max_retries + 1:  # e.g. it crashed every process that took it
-            self._fail(document_id, record.cache_key, "processing_error",
+            self._fail(key, record.cache_key, "processing_error",
                        f"Processing was attempted {record.attempts - 1} times without finishing.")
             return
-        stop_heartbeat = self._keep_lease(document_id)
+        stop_heartbeat = self._keep_lease(key)
         try:
             self._process(record)
         except DocumentError as error:
-            self._fail(document_id, record.cache_key, error.code, error.message)
+            self._fail(key, record.cache_key, error.code, error.message)
         except JobTimeout as error:
-            self._fail(document_id, record.cache_key, "job_timeout", str(error))
+            self._fail(key, record.cache_key, "job_timeout", str(error))
         except (PoolCrashed, StoreUnavailable, OSError) as error:
             if record.attempts > self.config.max_retries:
-                log.error("document %s failed after %d attempts: %s", document_id, record.attempts, error)
-                self._fail(document_id, record.cache_key, "processing_error",
+                log.error("document %s failed after %d attempts: %s", key, record.attempts, error)
+                self._fail(key, record.cache_key, "processing_error",
                            f"Processing failed {record.attempts} times; last error: {error}")
                 return
-            log.warning("document %s: transient error, will retry: %s", document_id, error)
+            log.warning("document %s: transient error, will retry: %s", key, error)
             try:
-                self.store.release(document_id, self.owner)
+                self.store.release(key, self.owner)
             except StoreUnavailable:
                 pass  # the lease runs out and the reconciler re-queues it
             raise RetryLater(str(error)) from error
         except Exception as error:  # a bug: fail the document instead of retrying it forever
-            log.exception("document %s: unexpected error", document_id)
-            self._fail(document_id, record.cache_key, "internal_error",
+            log.exception("document %s: unexpected error", key)
+            self._fail(key, record.cache_key, "internal_error",
                        f"An unexpected error stopped processing: {type(error).__name__}.")
         finally:
             stop_heartbeat()
 
     def _process(self, record: DocumentRecord) -> None:
         started = time.monotonic()
-        document_id, page_options = record.document_id, PageOptions(**record.options)
+        key, page_options = record.key, PageOptions(**record.options)
         # A redelivered document keeps the pages it has; the upload's inspection counted them.
-        done = self.store.page_numbers(document_id) if record.pages_done else set()
+        done = self.store.page_numbers(key) if record.pages_done else set()
         todo = [n for n in range(1, record.pages_total + 1) if n not in done]
-        with self.store.open_upload(document_id) as path:
+        with self.store.open_upload(key) as path:
             if _sha256(path) != record.content_sha256:  # damaged, or a concurrent upload's bytes
                 raise OSError("the stored upload does not match the SHA-256 it was accepted with")
             # The pool's own wait is a backstop for a page that hangs past the engine's timeout.
-            for page in self.pool.run_pages(path, todo, page_options, self.config.limits,
-                                            timeout_s=self.config.page_timeout_s * 2 + 30):
-                self.store.save_page(document_id, page)
-                if time.monotonic() - started > self.config.job_timeout_s:
-                    raise JobTimeout(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
-        self.store.finish(document_id, self.owner, DocumentStatus.COMPLETED)
+            pages = self.pool.run_pages(path, todo, page_options, self.config.limits,
+                                        timeout_s=self.config.page_timeout_s * 2 + 30)
+            try:
+                for page in pages:
+                    if self.store.save_page(key, page) is not DocumentStatus.PROCESSING:
+                        log.info("document %s was cancelled or taken over: stopping", key)
+                        return  # cancelled (finish would refuse too): the pages read so far stay
+                    if time.monotonic() - started > self.config.job_timeout_s:
+                        raise JobTimeout(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
+            finally:
+                pages.close()  # a stop between pages leaves no page of this document queued
+        self.store.finish(key, self.owner, DocumentStatus.COMPLETED, expires_at=self._expiry())
 
-    def _fail(self, document_id: str, cache_key: str, code: str, message: str) -> None:
-        if self.store.finish(document_id, self.owner, DocumentStatus.FAILED, {"code": code, "message": message}):
-            self.store.release_primary(cache_key, document_id)
+    def _fail(self, key: str, cache_key: str, code: str, message: str) -> None:
+        error = {"code": code, "message": message}
+        if self.store.finish(key, self.owner, DocumentStatus.FAILED, error, expires_at=self._expiry()):
+            self.store.release_primary(cache_key, key)
 
-    def _keep_lease(self, document_id: str):
+    def _expiry(self) -> datetime | None:
+        return utcnow() + timedelta(seconds=self.config.retention_s) if self.config.retention_s else None
+
+    def _keep_lease(self, key: str):
         """Renew the lease in the background while the document is worked on."""
         stopped = threading.Event()
 
         def beat() -> None:
             while not stopped.wait(self.config.lease_s / 3):
                 try:
-                    self.store.renew(document_id, self.owner, self.config.lease_s)
+                    self.store.renew(key, self.owner, self.config.lease_s)
                 except StoreUnavailable:
-                    log.warning("could not renew the lease on %s", document_id)
+                    log.warning("could not renew the lease on %s", key)
 
-        threading.Thread(target=beat, name=f"lease-{document_id}", daemon=True).start()
+        threading.Thread(target=beat, name=f"lease-{key}", daemon=True).start()
         return stopped.set

@@ -1,7 +1,8 @@
-"""What every store adapter offers: document records, per-page results, uploaded bytes, a cache.
+"""What every store adapter offers: document records, per-page results, uploaded bytes, API keys, a cache.
 
 The embedded adapter (SQLite + files) and the production adapter (MongoDB + GridFS) implement
-these; the API and the workers only ever talk to these interfaces.
+these; the orchestrator and the workers only ever talk to these interfaces. Documents are named by
+their storage key (`DocumentRecord.key`: the tenant and the document id), never by the bare id.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..domain import DocumentRecord, DocumentStatus
+from ..domain import ApiKey, DocumentRecord, DocumentStatus
 
 
 class DocumentStore(ABC):
@@ -25,14 +26,15 @@ class DocumentStore(ABC):
     def create(self, record: DocumentRecord, upload: Path | None) -> None:
         """Store the upload's bytes, then the record (so a record never points at missing bytes).
         A follower of a completed document (result_of set) needs no bytes: upload is None.
-        Raises DuplicateDocument when the id exists."""
+        Raises DuplicateDocument when the key exists."""
 
     @abstractmethod
-    def get(self, document_id: str) -> DocumentRecord | None: ...
+    def get(self, key: str) -> DocumentRecord | None:
+        """The record, deleted ones included (callers that answer users skip those)."""
 
     @abstractmethod
-    def claim_primary(self, cache_key: str, document_id: str) -> str:
-        """Make document_id the one that computes the result for cache_key, unless another
+    def claim_primary(self, cache_key: str, key: str) -> str:
+        """Make the document `key` the one that computes the result for cache_key, unless another
         unfailed document is already; return whichever is primary. Atomic across instances."""
 
     @abstractmethod
@@ -40,40 +42,46 @@ class DocumentStore(ABC):
         """The document computing (or that computed) the result for cache_key, if any."""
 
     @abstractmethod
-    def release_primary(self, cache_key: str, document_id: str) -> None:
-        """Forget document_id as primary for cache_key (it failed), so a new upload retries."""
+    def release_primary(self, cache_key: str, key: str) -> None:
+        """Forget `key` as primary for cache_key (it failed, or is gone), so a new upload computes again."""
 
     @abstractmethod
-    def follow(self, document_id: str, primary: str) -> None:
-        """Mark document_id as taking its result from primary (it is then never processed)."""
+    def follow(self, key: str, primary: str) -> None:
+        """Mark the document as taking its result from primary (it is then never processed)."""
 
     @abstractmethod
-    def claim(self, document_id: str, owner: str, lease_s: float) -> DocumentRecord | None:
+    def claim(self, key: str, owner: str, lease_s: float) -> DocumentRecord | None:
         """Take an unfinished document for processing unless another live owner holds it.
         Sets status processing, bumps attempts, returns the record; None when not claimable."""
 
     @abstractmethod
-    def renew(self, document_id: str, owner: str, lease_s: float) -> bool: ...
+    def renew(self, key: str, owner: str, lease_s: float) -> bool: ...
 
     @abstractmethod
-    def save_page(self, document_id: str, page: dict[str, Any]) -> None:
-        """Upsert one page's result (idempotent on redelivery) and update pages_done."""
+    def save_page(self, key: str, page: dict[str, Any]) -> DocumentStatus | None:
+        """Upsert one page's result (idempotent on redelivery) and update pages_done. Returns the
+        document's status after the write (a worker stops when it reads `cancelled`); None if gone."""
 
     @abstractmethod
-    def page_numbers(self, document_id: str) -> set[int]: ...
+    def page_numbers(self, key: str) -> set[int]: ...
 
     @abstractmethod
-    def pages(self, document_id: str) -> Iterator[dict[str, Any]]:
+    def pages(self, key: str) -> Iterator[dict[str, Any]]:
         """Page results in page order."""
 
     @abstractmethod
-    def finish(self, document_id: str, owner: str | None, status: DocumentStatus,
-               error: dict[str, str] | None = None) -> bool:
+    def finish(self, key: str, owner: str | None, status: DocumentStatus,
+               error: dict[str, str] | None = None, expires_at: datetime | None = None) -> bool:
         """Move to a finished status and drop the lease; with an owner, only while that owner holds
-        the lease. Returns whether the record changed."""
+        the lease and the document is processing. Returns whether the record changed."""
 
     @abstractmethod
-    def release(self, document_id: str, owner: str) -> None:
+    def cancel(self, key: str, expires_at: datetime | None) -> DocumentRecord | None:
+        """Cancel an unfinished document (a worker stops after its page in flight). Returns the
+        record after the change, or None when it was finished already or is gone."""
+
+    @abstractmethod
+    def release(self, key: str, owner: str) -> None:
         """Give the document back to the queue (status queued) after a transient error."""
 
     @abstractmethod
@@ -83,8 +91,50 @@ class DocumentStore(ABC):
         all of them when None."""
 
     @abstractmethod
-    def open_upload(self, document_id: str) -> contextlib.AbstractContextManager[Path]:
+    def open_upload(self, key: str) -> contextlib.AbstractContextManager[Path]:
         """A local path holding the uploaded bytes for the duration of the context."""
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    @abstractmethod
+    def followers(self, key: str) -> list[str]:
+        """Keys of the documents that take their result from `key`."""
+
+    @abstractmethod
+    def mark_deleted(self, key: str) -> None:
+        """Hide the document (it is deleted) while followers still read its pages and bytes."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the record, its pages and its uploaded bytes. Idempotent."""
+
+    @abstractmethod
+    def list(self, tenant: str, status: DocumentStatus | None, limit: int,
+             after: tuple[str, str] | None) -> list[DocumentRecord]:
+        """The tenant's visible documents, newest first; `after` is the (created_at ISO, key) of the
+        last one of the previous page."""
+
+    @abstractmethod
+    def expired(self, now: datetime, limit: int = 100) -> list[DocumentRecord]:
+        """Documents whose expires_at has passed and that are not hidden as deleted (those go with their
+        last follower)."""
+
+    # -- API keys ----------------------------------------------------------------------------------
+    @abstractmethod
+    def add_key(self, key: ApiKey) -> None: ...
+
+    @abstractmethod
+    def find_key(self, key_sha256: str) -> ApiKey | None: ...
+
+    @abstractmethod
+    def list_keys(self) -> list[ApiKey]: ...
+
+    @abstractmethod
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke the key; False when there is no such key."""
+
+    @abstractmethod
+    def has_keys(self) -> bool:
+        """Whether any key that is not revoked exists."""
 
     @abstractmethod
     def ping(self) -> None:
@@ -102,6 +152,9 @@ class Cache(ABC):
 
     @abstractmethod
     def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
+
+    @abstractmethod
+    def delete(self, *keys: str) -> None: ...
 
     def ping(self) -> None:
         pass

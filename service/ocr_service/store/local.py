@@ -16,13 +16,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..domain import UNFINISHED, DocumentRecord, DocumentStatus, DuplicateDocument, utcnow
+from ..domain import UNFINISHED, ApiKey, DocumentRecord, DocumentStatus, DuplicateDocument, utcnow
 from .base import Cache, DocumentStore
 
+# `document_id` columns hold storage keys (DocumentRecord.key): for the default tenant that is the id
+# itself, as it was before tenants, so existing data needs no rewrite.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     document_id TEXT PRIMARY KEY,
@@ -33,6 +36,11 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE INDEX IF NOT EXISTS documents_status ON documents (status, updated_at);
 CREATE INDEX IF NOT EXISTS documents_cache_key ON documents (cache_key);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id      TEXT PRIMARY KEY,
+    key_sha256  TEXT NOT NULL UNIQUE,
+    body        TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pages (
     document_id TEXT NOT NULL,
     number      INTEGER NOT NULL,
@@ -45,9 +53,28 @@ CREATE TABLE IF NOT EXISTS primaries (
 );
 """
 
+# Columns added after the first release: (name, declaration), added to older databases on open.
+_ADDED_COLUMNS = (
+    ("tenant", "TEXT NOT NULL DEFAULT 'default'"),
+    ("created_at", "TEXT NOT NULL DEFAULT ''"),
+    ("expires_at", "TEXT"),
+    ("result_of", "TEXT"),
+    ("deleted", "INTEGER NOT NULL DEFAULT 0"),
+)
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS documents_tenant_created ON documents (tenant, deleted, created_at, document_id);
+CREATE INDEX IF NOT EXISTS documents_tenant_status ON documents (tenant, status, deleted, created_at, document_id);
+CREATE INDEX IF NOT EXISTS documents_expires ON documents (expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS documents_result_of ON documents (result_of) WHERE result_of IS NOT NULL;
+"""
+
 
 def _encode(record: DocumentRecord) -> str:
     return json.dumps(record.to_dict(), default=lambda v: v.isoformat())
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 class LocalStore(DocumentStore):
@@ -62,6 +89,11 @@ class LocalStore(DocumentStore):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a 202 means the record is on disk
         self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE documents ADD COLUMN {name} {declaration}")
+        self._db.executescript(_INDEXES)
         self._lock = threading.RLock()
         self._readers = threading.local()
         self._readers_lock = threading.Lock()
@@ -80,9 +112,9 @@ class LocalStore(DocumentStore):
         return db
 
     # -- helpers -------------------------------------------------------------------------------
-    def _upload_path(self, document_id: str) -> Path:
-        # Ids match [A-Za-z0-9._-]+; the suffix keeps "." and ".." from naming a directory.
-        return self.uploads / f"{document_id}.upload"
+    def _upload_path(self, key: str) -> Path:
+        # Keys are [a-z0-9_-]+: and [A-Za-z0-9._-]+; the suffix keeps "." and ".." from naming a directory.
+        return self.uploads / f"{key}.upload"
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -95,20 +127,22 @@ class LocalStore(DocumentStore):
                 raise
             self._db.execute("COMMIT")
 
-    def _load(self, db: sqlite3.Connection, document_id: str) -> DocumentRecord | None:
-        row = db.execute("SELECT body FROM documents WHERE document_id = ?", (document_id,)).fetchone()
+    def _load(self, db: sqlite3.Connection, key: str) -> DocumentRecord | None:
+        row = db.execute("SELECT body FROM documents WHERE document_id = ?", (key,)).fetchone()
         return DocumentRecord.from_dict(json.loads(row[0])) if row else None
 
     def _write(self, db: sqlite3.Connection, record: DocumentRecord) -> None:
         db.execute(
-            "UPDATE documents SET status = ?, updated_at = ?, body = ? WHERE document_id = ?",
-            (record.status.value, record.updated_at.isoformat(), _encode(record), record.document_id),
+            "UPDATE documents SET status = ?, updated_at = ?, body = ?, expires_at = ?, result_of = ?, deleted = ? "
+            "WHERE document_id = ?",
+            (record.status.value, record.updated_at.isoformat(), _encode(record), _iso(record.expires_at),
+             record.result_of, int(record.deleted), record.key),
         )
 
-    def _update(self, document_id: str, change: Callable[[DocumentRecord], bool]) -> DocumentRecord | None:
+    def _update(self, key: str, change: Callable[[DocumentRecord], bool]) -> DocumentRecord | None:
         """Apply change to the record in one transaction; it returns False to leave it as it was."""
         with self._transaction() as db:
-            record = self._load(db, document_id)
+            record = self._load(db, key)
             if record is None or not change(record):
                 return None
             record.updated_at = utcnow()
@@ -136,18 +170,19 @@ class LocalStore(DocumentStore):
         copy = self._copy_synced(upload) if upload is not None else None
         try:
             with self._lock:
-                if self._load(self._db, record.document_id) is not None:
+                if self._load(self._db, record.key) is not None:
                     raise DuplicateDocument(record.document_id)
                 if copy is not None:
-                    copy.replace(self._upload_path(record.document_id))
+                    copy.replace(self._upload_path(record.key))
                     self._sync_uploads_dir()
                 try:
                     with self._transaction() as db:
                         db.execute(
-                            "INSERT INTO documents (document_id, status, cache_key, updated_at, body) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            (record.document_id, record.status.value, record.cache_key,
-                             record.updated_at.isoformat(), _encode(record)),
+                            "INSERT INTO documents (document_id, status, cache_key, updated_at, body, tenant, "
+                            "created_at, expires_at, result_of, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                            (record.key, record.status.value, record.cache_key, record.updated_at.isoformat(),
+                             _encode(record), record.tenant, record.created_at.isoformat(),
+                             _iso(record.expires_at), record.result_of),
                         )
                 except sqlite3.IntegrityError:
                     raise DuplicateDocument(record.document_id) from None
@@ -155,31 +190,30 @@ class LocalStore(DocumentStore):
             if copy is not None:
                 copy.unlink(missing_ok=True)  # moved into place, or not needed after all
 
-    def get(self, document_id: str) -> DocumentRecord | None:
-        return self._load(self._reader, document_id)
+    def get(self, key: str) -> DocumentRecord | None:
+        return self._load(self._reader, key)
 
-    def claim_primary(self, cache_key: str, document_id: str) -> str:
+    def claim_primary(self, cache_key: str, key: str) -> str:
         with self._transaction() as db:
-            db.execute("INSERT OR IGNORE INTO primaries (cache_key, document_id) VALUES (?, ?)",
-                       (cache_key, document_id))
+            db.execute("INSERT OR IGNORE INTO primaries (cache_key, document_id) VALUES (?, ?)", (cache_key, key))
             return db.execute("SELECT document_id FROM primaries WHERE cache_key = ?", (cache_key,)).fetchone()[0]
 
     def primary_of(self, cache_key: str) -> str | None:
         row = self._reader.execute("SELECT document_id FROM primaries WHERE cache_key = ?", (cache_key,)).fetchone()
         return row[0] if row else None
 
-    def release_primary(self, cache_key: str, document_id: str) -> None:
+    def release_primary(self, cache_key: str, key: str) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM primaries WHERE cache_key = ? AND document_id = ?", (cache_key, document_id))
+            db.execute("DELETE FROM primaries WHERE cache_key = ? AND document_id = ?", (cache_key, key))
 
-    def follow(self, document_id: str, primary: str) -> None:
+    def follow(self, key: str, primary: str) -> None:
         def point(record: DocumentRecord) -> bool:
             record.result_of = primary
             return True
 
-        self._update(document_id, point)
+        self._update(key, point)
 
-    def claim(self, document_id: str, owner: str, lease_s: float) -> DocumentRecord | None:
+    def claim(self, key: str, owner: str, lease_s: float) -> DocumentRecord | None:
         def take(record: DocumentRecord) -> bool:
             now = utcnow()
             held = record.lease_owner not in (None, owner) and record.lease_until and record.lease_until > now
@@ -190,59 +224,69 @@ class LocalStore(DocumentStore):
             record.lease_owner, record.lease_until = owner, now + timedelta(seconds=lease_s)
             return True
 
-        return self._update(document_id, take)
+        return self._update(key, take)
 
-    def renew(self, document_id: str, owner: str, lease_s: float) -> bool:
+    def renew(self, key: str, owner: str, lease_s: float) -> bool:
         def extend(record: DocumentRecord) -> bool:
             if record.lease_owner != owner or record.status != DocumentStatus.PROCESSING:
                 return False
             record.lease_until = utcnow() + timedelta(seconds=lease_s)
             return True
 
-        return self._update(document_id, extend) is not None
+        return self._update(key, extend) is not None
 
-    def save_page(self, document_id: str, page: dict[str, Any]) -> None:
+    def save_page(self, key: str, page: dict[str, Any]) -> DocumentStatus | None:
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO pages (document_id, number, body) VALUES (?, ?, ?)",
-                       (document_id, page["number"], json.dumps(page)))
-            record = self._load(db, document_id)
-            if record is not None:
-                (record.pages_done,) = db.execute(
-                    "SELECT COUNT(*) FROM pages WHERE document_id = ?", (document_id,)).fetchone()
-                record.updated_at = utcnow()
-                self._write(db, record)
+                       (key, page["number"], json.dumps(page)))
+            record = self._load(db, key)
+            if record is None:
+                return None
+            (record.pages_done,) = db.execute("SELECT COUNT(*) FROM pages WHERE document_id = ?", (key,)).fetchone()
+            record.updated_at = utcnow()
+            self._write(db, record)
+            return record.status
 
-    def page_numbers(self, document_id: str) -> set[int]:
-        rows = self._reader.execute("SELECT number FROM pages WHERE document_id = ?", (document_id,))
+    def page_numbers(self, key: str) -> set[int]:
+        rows = self._reader.execute("SELECT number FROM pages WHERE document_id = ?", (key,))
         return {number for (number,) in rows}
 
-    def pages(self, document_id: str) -> Iterator[dict[str, Any]]:
-        rows = self._reader.execute(
-            "SELECT body FROM pages WHERE document_id = ? ORDER BY number", (document_id,)).fetchall()
+    def pages(self, key: str) -> Iterator[dict[str, Any]]:
+        rows = self._reader.execute("SELECT body FROM pages WHERE document_id = ? ORDER BY number", (key,)).fetchall()
         for (body,) in rows:
             yield json.loads(body)
 
-    def finish(self, document_id: str, owner: str | None, status: DocumentStatus,
-               error: dict[str, str] | None = None) -> bool:
+    def finish(self, key: str, owner: str | None, status: DocumentStatus,
+               error: dict[str, str] | None = None, expires_at: datetime | None = None) -> bool:
         assert status.finished
 
         def end(record: DocumentRecord) -> bool:
             if owner is not None and (record.lease_owner != owner or record.status != DocumentStatus.PROCESSING):
                 return False  # a worker whose lease ran out must not overwrite its successor's outcome
-            record.status, record.error = status, error
+            record.status, record.error, record.expires_at = status, error, expires_at
             record.lease_owner = record.lease_until = None
             return True
 
-        return self._update(document_id, end) is not None
+        return self._update(key, end) is not None
 
-    def release(self, document_id: str, owner: str) -> None:
+    def cancel(self, key: str, expires_at: datetime | None) -> DocumentRecord | None:
+        def stop(record: DocumentRecord) -> bool:
+            if record.status not in UNFINISHED:
+                return False
+            record.status, record.expires_at = DocumentStatus.CANCELLED, expires_at
+            record.lease_owner = record.lease_until = None
+            return True
+
+        return self._update(key, stop)
+
+    def release(self, key: str, owner: str) -> None:
         def give_back(record: DocumentRecord) -> bool:
             if record.lease_owner != owner:
                 return False
             record.status, record.lease_owner, record.lease_until = DocumentStatus.QUEUED, None, None
             return True
 
-        self._update(document_id, give_back)
+        self._update(key, give_back)
 
     def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
         query = "SELECT body FROM documents WHERE status IN (?, ?)"
@@ -254,8 +298,72 @@ class LocalStore(DocumentStore):
         return [record for record in records if not record.result_of]
 
     @contextlib.contextmanager
-    def open_upload(self, document_id: str) -> Iterator[Path]:
-        yield self._upload_path(document_id)
+    def open_upload(self, key: str) -> Iterator[Path]:
+        yield self._upload_path(key)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def followers(self, key: str) -> list[str]:
+        return [row[0] for row in self._reader.execute("SELECT document_id FROM documents WHERE result_of = ?", (key,))]
+
+    def mark_deleted(self, key: str) -> None:
+        def hide(record: DocumentRecord) -> bool:
+            record.deleted = True
+            return True
+
+        self._update(key, hide)
+
+    def delete(self, key: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM pages WHERE document_id = ?", (key,))
+            db.execute("DELETE FROM primaries WHERE document_id = ?", (key,))
+            db.execute("DELETE FROM documents WHERE document_id = ?", (key,))
+        self._upload_path(key).unlink(missing_ok=True)
+
+    def list(self, tenant: str, status: DocumentStatus | None, limit: int,
+             after: tuple[str, str] | None) -> list[DocumentRecord]:
+        query, params = "SELECT body FROM documents WHERE tenant = ? AND deleted = 0", [tenant]
+        if status is not None:
+            query, params = query + " AND status = ?", [*params, status.value]
+        if after is not None:
+            query += " AND (created_at < ? OR (created_at = ? AND document_id < ?))"
+            params += [after[0], after[0], after[1]]
+        rows = self._reader.execute(query + " ORDER BY created_at DESC, document_id DESC LIMIT ?",
+                                    [*params, limit]).fetchall()
+        return [DocumentRecord.from_dict(json.loads(body)) for (body,) in rows]
+
+    def expired(self, now: datetime, limit: int = 100) -> list[DocumentRecord]:
+        rows = self._reader.execute(
+            "SELECT body FROM documents WHERE expires_at IS NOT NULL AND expires_at < ? AND deleted = 0 "
+            "ORDER BY expires_at LIMIT ?",
+            (now.isoformat(), limit)).fetchall()
+        return [DocumentRecord.from_dict(json.loads(body)) for (body,) in rows]
+
+    # -- API keys ------------------------------------------------------------------------------
+    def add_key(self, key: ApiKey) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO api_keys (key_id, key_sha256, body) VALUES (?, ?, ?)",
+                       (key.key_id, key.key_sha256, json.dumps(asdict(key), default=lambda v: v.isoformat())))
+
+    def find_key(self, key_sha256: str) -> ApiKey | None:
+        row = self._reader.execute("SELECT body FROM api_keys WHERE key_sha256 = ?", (key_sha256,)).fetchone()
+        return _api_key(json.loads(row[0])) if row else None
+
+    def list_keys(self) -> list[ApiKey]:
+        return [_api_key(json.loads(body)) for (body,) in self._reader.execute("SELECT body FROM api_keys")]
+
+    def revoke_key(self, key_id: str) -> bool:
+        with self._transaction() as db:
+            row = db.execute("SELECT body FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
+            if row is None:
+                return False
+            key = _api_key(json.loads(row[0]))
+            key.revoked_at = key.revoked_at or utcnow()
+            db.execute("UPDATE api_keys SET body = ? WHERE key_id = ?",
+                       (json.dumps(asdict(key), default=lambda v: v.isoformat()), key_id))
+            return True
+
+    def has_keys(self) -> bool:
+        return any(key.revoked_at is None for key in self.list_keys())
 
     def ping(self) -> None:
         self._reader.execute("SELECT 1").fetchone()
@@ -264,6 +372,13 @@ class LocalStore(DocumentStore):
         with self._lock, self._readers_lock:
             for db in [*self._reader_connections, self._db]:
                 db.close()
+
+
+def _api_key(data: dict[str, Any]) -> ApiKey:
+    key = ApiKey(**data)
+    key.created_at = datetime.fromisoformat(data["created_at"])
+    key.revoked_at = datetime.fromisoformat(data["revoked_at"]) if data.get("revoked_at") else None
+    return key
 
 
 class MemoryCache(Cache):
@@ -287,3 +402,8 @@ class MemoryCache(Cache):
             if len(self._entries) >= self._max:
                 self._entries.pop(next(iter(self._entries)))  # oldest insertion first
             self._entries[key] = (time.monotonic() + ttl_s, value)
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)

@@ -22,15 +22,27 @@ import pymongo
 from pymongo import ReturnDocument
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
-from ..domain import UNFINISHED, DocumentRecord, DocumentStatus, DuplicateDocument, StoreUnavailable
+from ..domain import (
+    DEFAULT_TENANT,
+    UNFINISHED,
+    ApiKey,
+    DocumentRecord,
+    DocumentStatus,
+    DuplicateDocument,
+    StoreUnavailable,
+)
 from .base import DocumentStore
 
-_TIMES = ("created_at", "updated_at", "lease_until")
+_TIMES = ("created_at", "updated_at", "lease_until", "expires_at")
 _OPTIONAL_STRINGS = ("result_of", "lease_owner", "filename")
+# The TTL index's field: a real date a day after expires_at. The retention sweeper deletes documents
+# with their pages and bytes at expires_at; the TTL index only catches records it somehow missed.
+_TTL_FIELD, _TTL_GRACE_S = "purge_after", 86400
 
 
 def _to_mongo(record: DocumentRecord) -> dict[str, Any]:
     doc = record.to_dict()
+    doc["key"] = record.key  # documents are found by their storage key (ids are unique per tenant)
     for name in _TIMES:
         doc[name] = doc[name].timestamp() if doc[name] else 0.0
     for name in _OPTIONAL_STRINGS:
@@ -45,6 +57,16 @@ def _from_mongo(doc: dict[str, Any]) -> DocumentRecord:
     for name in _OPTIONAL_STRINGS:
         doc[name] = doc.get(name) or None
     return DocumentRecord.from_dict(doc)
+
+
+def _purge_after(expires_at: datetime | None) -> dict[str, Any]:
+    return {_TTL_FIELD: datetime.fromtimestamp(expires_at.timestamp() + _TTL_GRACE_S, UTC)} if expires_at else {}
+
+
+def _api_key(doc: dict[str, Any]) -> ApiKey:
+    return ApiKey(key_id=doc["_id"], tenant=doc["tenant"], key_sha256=doc["key_sha256"],
+                  created_at=datetime.fromtimestamp(doc["created_at"], UTC),
+                  revoked_at=datetime.fromtimestamp(doc["revoked_at"], UTC) if doc.get("revoked_at") else None)
 
 
 def _unavailable_on_connection_errors(method):
@@ -81,6 +103,7 @@ class MongoStore(DocumentStore):
         self.documents = db[name]
         self.page_results = db[f"{name}_pages"]
         self.primaries = db[f"{name}_primaries"]
+        self.api_keys = db[f"{name}_api_keys"]
         self.uploads = gridfs.GridFSBucket(db, bucket_name=f"{name}_uploads")
         self._indexes_ready = False
 
@@ -88,12 +111,29 @@ class MongoStore(DocumentStore):
         # Lazily, so the service starts (and answers 503) while MongoDB is still down.
         if self._indexes_ready:
             return
-        self.documents.create_index("document_id", unique=True)
-        self.documents.create_index("content_sha256")
+        self._adopt_records_from_before_tenants()
+        self.documents.create_index("key", unique=True)
+        self.documents.create_index("document_id")
         self.documents.create_index("cache_key")
+        self.documents.create_index("result_of")
         self.documents.create_index([("status", 1), ("updated_at", 1)])
+        self.documents.create_index([("tenant", 1), ("deleted", 1), ("created_at", -1), ("key", -1)])
+        self.documents.create_index([("tenant", 1), ("status", 1), ("deleted", 1), ("created_at", -1), ("key", -1)])
+        self.documents.create_index("expires_at")
+        self.documents.create_index(_TTL_FIELD, expireAfterSeconds=0)
         self.page_results.create_index([("document_id", 1), ("number", 1)], unique=True)
+        self.api_keys.create_index("key_sha256", unique=True)
         self._indexes_ready = True
+
+    def _adopt_records_from_before_tenants(self) -> None:
+        """Records written before tenants existed belong to the default tenant and are stored under
+        their id; ids were unique then, so their unique index gives way to the one on the key."""
+        for doc in self.documents.find({"key": {"$exists": False}}, {"document_id": True}):
+            self.documents.update_one({"_id": doc["_id"]}, {"$set": {
+                "key": doc["document_id"], "tenant": DEFAULT_TENANT, "deleted": False, "expires_at": 0.0}})
+        for name, spec in self.documents.index_information().items():
+            if spec.get("unique") and spec.get("key") == [("document_id", 1)]:
+                self.documents.drop_index(name)
 
     def _update(self, query: dict[str, Any], change: dict[str, Any]) -> DocumentRecord | None:
         change.setdefault("$set", {})["updated_at"] = time.time()
@@ -108,7 +148,7 @@ class MongoStore(DocumentStore):
         file_id = None
         if upload is not None:
             with open(upload, "rb") as f:  # the bytes first: a record never points at missing bytes
-                file_id = self.uploads.upload_from_stream(record.document_id, f)
+                file_id = self.uploads.upload_from_stream(record.key, f)
         try:
             self.documents.insert_one(_to_mongo(record))
         except DuplicateKeyError:
@@ -117,14 +157,14 @@ class MongoStore(DocumentStore):
             raise DuplicateDocument(record.document_id) from None
 
     @_unavailable_on_connection_errors
-    def get(self, document_id: str) -> DocumentRecord | None:
-        doc = self.documents.find_one({"document_id": document_id}, projection={"_id": False})
+    def get(self, key: str) -> DocumentRecord | None:
+        doc = self.documents.find_one({"key": key}, projection={"_id": False})
         return _from_mongo(doc) if doc else None
 
     @_unavailable_on_connection_errors
-    def claim_primary(self, cache_key: str, document_id: str) -> str:
+    def claim_primary(self, cache_key: str, key: str) -> str:
         try:
-            self.primaries.update_one({"_id": cache_key}, {"$setOnInsert": {"document_id": document_id}}, upsert=True)
+            self.primaries.update_one({"_id": cache_key}, {"$setOnInsert": {"document_id": key}}, upsert=True)
         except DuplicateKeyError:  # two concurrent upserts: one inserts, the other loses the race
             pass
         return self.primaries.find_one({"_id": cache_key})["document_id"]
@@ -135,57 +175,65 @@ class MongoStore(DocumentStore):
         return doc["document_id"] if doc else None
 
     @_unavailable_on_connection_errors
-    def release_primary(self, cache_key: str, document_id: str) -> None:
-        self.primaries.delete_one({"_id": cache_key, "document_id": document_id})
+    def release_primary(self, cache_key: str, key: str) -> None:
+        self.primaries.delete_one({"_id": cache_key, "document_id": key})
 
     @_unavailable_on_connection_errors
-    def follow(self, document_id: str, primary: str) -> None:
-        self._update({"document_id": document_id}, {"$set": {"result_of": primary}})
+    def follow(self, key: str, primary: str) -> None:
+        self._update({"key": key}, {"$set": {"result_of": primary}})
 
     @_unavailable_on_connection_errors
-    def claim(self, document_id: str, owner: str, lease_s: float) -> DocumentRecord | None:
+    def claim(self, key: str, owner: str, lease_s: float) -> DocumentRecord | None:
         now = time.time()
         return self._update(
-            {"document_id": document_id, "status": {"$in": [str(s) for s in UNFINISHED]}, "result_of": "",
+            {"key": key, "status": {"$in": [str(s) for s in UNFINISHED]}, "result_of": "",
              "$or": [{"lease_owner": ""}, {"lease_owner": owner}, {"lease_until": {"$lt": now}}]},
             {"$set": {"status": DocumentStatus.PROCESSING.value, "lease_owner": owner, "lease_until": now + lease_s},
              "$inc": {"attempts": 1}},
         )
 
     @_unavailable_on_connection_errors
-    def renew(self, document_id: str, owner: str, lease_s: float) -> bool:
-        held = {"document_id": document_id, "lease_owner": owner, "status": DocumentStatus.PROCESSING.value}
+    def renew(self, key: str, owner: str, lease_s: float) -> bool:
+        held = {"key": key, "lease_owner": owner, "status": DocumentStatus.PROCESSING.value}
         return self._update(held, {"$set": {"lease_until": time.time() + lease_s}}) is not None
 
     @_unavailable_on_connection_errors
-    def save_page(self, document_id: str, page: dict[str, Any]) -> None:
-        saved = self.page_results.update_one({"document_id": document_id, "number": page["number"]},
+    def save_page(self, key: str, page: dict[str, Any]) -> DocumentStatus | None:
+        saved = self.page_results.update_one({"document_id": key, "number": page["number"]},
                                              {"$set": {"page": page}}, upsert=True)
         # Count a page once: a redelivered page replaces its result without counting again.
-        self._update({"document_id": document_id}, {"$inc": {"pages_done": 1 if saved.upserted_id else 0}})
+        record = self._update({"key": key}, {"$inc": {"pages_done": 1 if saved.upserted_id else 0}})
+        return record.status if record else None
 
     @_unavailable_on_connection_errors
-    def page_numbers(self, document_id: str) -> set[int]:
-        return {doc["number"] for doc in self.page_results.find({"document_id": document_id}, {"number": True})}
+    def page_numbers(self, key: str) -> set[int]:
+        return {doc["number"] for doc in self.page_results.find({"document_id": key}, {"number": True})}
 
     @_unavailable_on_connection_errors
-    def pages(self, document_id: str) -> Iterator[dict[str, Any]]:
-        cursor = self.page_results.find({"document_id": document_id}, {"page": True}).sort("number", 1)
+    def pages(self, key: str) -> Iterator[dict[str, Any]]:
+        cursor = self.page_results.find({"document_id": key}, {"page": True}).sort("number", 1)
         return iter([doc["page"] for doc in cursor])
 
     @_unavailable_on_connection_errors
-    def finish(self, document_id: str, owner: str | None, status: DocumentStatus,
-               error: dict[str, str] | None = None) -> bool:
+    def finish(self, key: str, owner: str | None, status: DocumentStatus,
+               error: dict[str, str] | None = None, expires_at: datetime | None = None) -> bool:
         assert status.finished
-        query: dict[str, Any] = {"document_id": document_id}
+        query: dict[str, Any] = {"key": key}
         if owner is not None:  # a worker whose lease ran out must not overwrite its successor's outcome
             query.update(lease_owner=owner, status=DocumentStatus.PROCESSING.value)
-        return self._update(query, {"$set": {"status": status.value, "error": error, "lease_owner": "",
-                                             "lease_until": 0.0}}) is not None
+        return self._update(query, {"$set": {
+            "status": status.value, "error": error, "lease_owner": "", "lease_until": 0.0,
+            "expires_at": expires_at.timestamp() if expires_at else 0.0, **_purge_after(expires_at)}}) is not None
 
     @_unavailable_on_connection_errors
-    def release(self, document_id: str, owner: str) -> None:
-        self._update({"document_id": document_id, "lease_owner": owner},
+    def cancel(self, key: str, expires_at: datetime | None) -> DocumentRecord | None:
+        return self._update({"key": key, "status": {"$in": [s.value for s in UNFINISHED]}}, {"$set": {
+            "status": DocumentStatus.CANCELLED.value, "lease_owner": "", "lease_until": 0.0,
+            "expires_at": expires_at.timestamp() if expires_at else 0.0, **_purge_after(expires_at)}})
+
+    @_unavailable_on_connection_errors
+    def release(self, key: str, owner: str) -> None:
+        self._update({"key": key, "lease_owner": owner},
                      {"$set": {"status": DocumentStatus.QUEUED.value, "lease_owner": "", "lease_until": 0.0}})
 
     @_unavailable_on_connection_errors
@@ -196,14 +244,78 @@ class MongoStore(DocumentStore):
         return [_from_mongo(doc) for doc in self.documents.find(query, {"_id": False}).sort("updated_at", 1)]
 
     @contextlib.contextmanager
-    def open_upload(self, document_id: str) -> Iterator[Path]:
-        with tempfile.NamedTemporaryFile(prefix=f"ocr-{document_id[:32]}-") as spool:
+    def open_upload(self, key: str) -> Iterator[Path]:
+        with tempfile.NamedTemporaryFile(prefix="ocr-upload-") as spool:
             try:
-                self.uploads.download_to_stream_by_name(document_id, spool)
+                self.uploads.download_to_stream_by_name(key, spool)
             except ConnectionFailure as error:
                     raise StoreUnavailable("mongodb", str(error).split(",")[0]) from error
             spool.flush()
             yield Path(spool.name)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @_unavailable_on_connection_errors
+    def followers(self, key: str) -> list[str]:
+        return [doc["key"] for doc in self.documents.find({"result_of": key}, {"key": True})]
+
+    @_unavailable_on_connection_errors
+    def mark_deleted(self, key: str) -> None:
+        self._update({"key": key}, {"$set": {"deleted": True}})
+
+    @_unavailable_on_connection_errors
+    def delete(self, key: str) -> None:
+        for stored in self.uploads.find({"filename": key}, no_cursor_timeout=False):
+            self.uploads.delete(stored._id)  # the file and its chunks
+        self.page_results.delete_many({"document_id": key})
+        self.primaries.delete_many({"document_id": key})
+        self.documents.delete_one({"key": key})
+
+    @_unavailable_on_connection_errors
+    def list(self, tenant: str, status: DocumentStatus | None, limit: int,
+             after: tuple[str, str] | None) -> list[DocumentRecord]:
+        query: dict[str, Any] = {"tenant": tenant, "deleted": False}
+        if status is not None:
+            query["status"] = status.value
+        if after is not None:
+            created = datetime.fromisoformat(after[0]).timestamp()
+            query["$or"] = [{"created_at": {"$lt": created}}, {"created_at": created, "key": {"$lt": after[1]}}]
+        cursor = self.documents.find(query, {"_id": False}).sort([("created_at", -1), ("key", -1)]).limit(limit)
+        return [_from_mongo(doc) for doc in cursor]
+
+    @_unavailable_on_connection_errors
+    def expired(self, now: datetime, limit: int = 100) -> list[DocumentRecord]:
+        query = {"expires_at": {"$gt": 0.0, "$lt": now.timestamp()}, "deleted": False}
+        cursor = self.documents.find(query, {"_id": False}).sort("expires_at", 1).limit(limit)
+        return [_from_mongo(doc) for doc in cursor]
+
+    # -- API keys ------------------------------------------------------------------------------
+    @_unavailable_on_connection_errors
+    def add_key(self, key: ApiKey) -> None:
+        self._ensure_indexes()
+        self.api_keys.insert_one({"_id": key.key_id, "tenant": key.tenant, "key_sha256": key.key_sha256,
+                                  "created_at": key.created_at.timestamp(), "revoked_at": 0.0})
+
+    @_unavailable_on_connection_errors
+    def find_key(self, key_sha256: str) -> ApiKey | None:
+        doc = self.api_keys.find_one({"key_sha256": key_sha256})
+        return _api_key(doc) if doc else None
+
+    @_unavailable_on_connection_errors
+    def list_keys(self) -> list[ApiKey]:
+        return [_api_key(doc) for doc in self.api_keys.find({})]
+
+    @_unavailable_on_connection_errors
+    def revoke_key(self, key_id: str) -> bool:
+        found = self.api_keys.find_one({"_id": key_id})
+        if found is None:
+            return False
+        if not found.get("revoked_at"):
+            self.api_keys.update_one({"_id": key_id}, {"$set": {"revoked_at": time.time()}})
+        return True
+
+    @_unavailable_on_connection_errors
+    def has_keys(self) -> bool:
+        return self.api_keys.find_one({"revoked_at": 0.0}) is not None
 
     @_unavailable_on_connection_errors
     def ping(self) -> None:

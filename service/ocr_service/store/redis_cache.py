@@ -30,5 +30,12 @@ class RedisCache(Cache):
         except redis.RedisError as error:
             log.warning("cache write failed: %s", error)
 
+    def delete(self, *keys: str) -> None:
+        try:
+            if keys:
+                self.client.delete(*(self.prefix + key for key in keys))
+        except redis.RedisError as error:  # it expires with its TTL in any case
+            log.warning("cache delete failed: %s", error)
+
     def ping(self) -> None:
         self.client.ping()
