@@ -108,9 +108,11 @@ def cache_key_for(sha256: str, options: PageOptions) -> str:
 
 class Orchestrator:
     def __init__(self, store: DocumentStore, queue: JobQueue, cache: Cache,
-                 inspect: Callable[[Path], DocumentInfo], result_cache_ttl_s: int = 600):
+                 inspect: Callable[[Path], DocumentInfo], result_cache_ttl_s: int = 600,
+                 render: Callable[[Path | None, str, list[dict[str, Any]], str], Path] | None = None):
         self.store, self.queue, self.cache, self.inspect = store, queue, cache, inspect
         self.result_cache_ttl_s = result_cache_ttl_s
+        self._render = render
 
     # -- submit --------------------------------------------------------------------------------
     def submit(self, upload: Upload, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
@@ -237,3 +239,15 @@ class Orchestrator:
 
     def original(self, status: Status) -> contextlib.AbstractContextManager[Path]:
         return self.store.open_upload(status.result_source)
+
+    def render(self, status: Status, format: str) -> Path:
+        """A completed document's `format` output ("pdf": the searchable PDF, "hocr") as a temporary
+        file that the caller deletes. Built in a sandboxed child process (the original may be hostile).
+        Raises DocumentError (`render_failed` 422, `render_busy` 503)."""
+        if self._render is None:
+            raise RuntimeError("this orchestrator was built without a renderer")
+        pages = self.pages(status, words=True)
+        # hOCR is built from the stored pages alone: the original is not fetched for it
+        source = self.original(status) if format == "pdf" else contextlib.nullcontext(None)
+        with source as original:
+            return self._render(original, status.record.document_id, pages, format)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .config import Settings
 from .jobs.base import JobQueue
-from .jobs.pool import Inspector, PagePool
+from .jobs.pool import Inspector, PagePool, Renderer
 from .jobs.runner import DocumentRunner, RunnerConfig
 from .orchestrator import Orchestrator
 from .pipeline import Limits
@@ -54,7 +54,8 @@ class Runtime:
 
 def limits_from(settings: Settings) -> Limits:
     return Limits(max_pages=settings.max_pages, max_page_pixels=settings.max_page_pixels,
-                  page_timeout_s=settings.page_timeout_s)
+                  page_timeout_s=settings.page_timeout_s, max_image_pixels=settings.max_image_pixels,
+                  max_frames=settings.max_frames)
 
 
 def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtime:
@@ -90,7 +91,7 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
     closers.append(cache.close)
 
     def make_runner() -> DocumentRunner:
-        pool = PagePool(settings.ocr_workers)
+        pool = PagePool(settings.ocr_workers, settings.child_memory_bytes)
         closers.append(pool.shutdown)
         config = RunnerConfig(limits=limits, lease_s=settings.lease_s, job_timeout_s=settings.job_timeout_s,
                               max_retries=settings.job_max_retries, page_timeout_s=settings.page_timeout_s)
@@ -107,9 +108,11 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
         queue = LocalQueue(store, make_runner, settings.concurrent_documents)
     closers.append(queue.close)
 
-    inspector = Inspector(limits)
+    inspector = Inspector(limits, memory_bytes=settings.child_memory_bytes)
     closers.append(inspector.shutdown)
-    orchestrator = Orchestrator(store, queue, cache, inspector, settings.result_cache_ttl_s)
+    renderer = Renderer(limits, timeout_s=settings.render_timeout_s, memory_bytes=settings.child_memory_bytes)
+    closers.append(renderer.shutdown)
+    orchestrator = Orchestrator(store, queue, cache, inspector, settings.result_cache_ttl_s, renderer)
     runtime = Runtime(settings, store, cache, queue, orchestrator, mode, closers)
     if settings.run_workers if run_workers is None else run_workers:
         queue.start_workers()

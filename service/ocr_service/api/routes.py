@@ -11,7 +11,8 @@ from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.background import BackgroundTask
 
 from ..orchestrator import Orchestrator, Status, Upload
 from ..pipeline import available_languages, document_text
@@ -181,26 +182,22 @@ async def _result(request: Request, status: Status, format: str, words: bool) ->
     """A completed document's result in the format asked for."""
     orchestrator, document_id = _orchestrator(request), status.record.document_id
 
+    if format in ("hocr", "pdf"):  # built from the original in a sandboxed child, streamed from its file
+        output = await run_in_threadpool(orchestrator.render, status, format)
+        cleanup = BackgroundTask(output.unlink, missing_ok=True)
+        if format == "hocr":
+            return FileResponse(output, media_type="text/html; charset=utf-8", background=cleanup)
+        return FileResponse(output, media_type="application/pdf", filename=f"{document_id}.pdf", background=cleanup)
+
     def answer() -> Response:
-        pages = orchestrator.pages(status, words=words or format in ("hocr", "pdf"))
+        pages = orchestrator.pages(status, words=words)
         if format == "text":
             return PlainTextResponse(document_text(pages))
-        if format == "hocr":
-            from ..pipeline.outputs import render_hocr
-
-            return Response(render_hocr(document_id, pages), media_type="text/html; charset=utf-8")
-        if format == "pdf":
-            from ..pipeline.outputs import render_searchable_pdf
-
-            with orchestrator.original(status) as original:
-                pdf = render_searchable_pdf(original, pages)
-            return Response(pdf, media_type="application/pdf",
-                            headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
         # The stored pages are already in the documented shape; JSONResponse skips a second validation.
         return JSONResponse({**status.to_json(), "text": document_text(pages), "pages": pages})
 
-    # Rendering, and decoding a long document's pages, take a while: a thread, never the event loop.
-    if format in ("hocr", "pdf") or status.pages_total > QUICK_RESULT_PAGES:
+    # Decoding a long document's pages takes a while: a thread, never the event loop.
+    if status.pages_total > QUICK_RESULT_PAGES:
         return await run_in_threadpool(answer)
     return await _read(request, answer)
 
