@@ -121,22 +121,20 @@ def _exit_with_parent() -> None:
 
 
 def _fault(function: Callable, args: tuple) -> None:
-    """Test hook: `OCR_SANDBOX_FAULT=<function name>:abort|hang[:marker]` makes calls of that function
+    """Test hook: `OCR_SANDBOX_FAULT=<function name>:abort|hang[:marker],…` makes calls of that function
     abort the process or hang; with a marker, only calls whose first argument is a document holding it."""
-    spec = os.environ.get(FAULT_VARIABLE)
-    if not spec:
-        return
-    name, action, *marker = spec.split(":", 2)
-    if name != getattr(function, "__name__", None):
-        return
-    if marker:
-        try:
-            with open(args[0], "rb") as f:
-                if marker[0].encode() not in f.read():
-                    return
-        except (IndexError, TypeError, OSError):
-            return
-    _misbehave(action)
+    for spec in filter(None, os.environ.get(FAULT_VARIABLE, "").split(",")):
+        name, action, *marker = spec.split(":", 2)
+        if name != getattr(function, "__name__", None):
+            continue
+        if marker:
+            try:
+                with open(args[0], "rb") as f:
+                    if marker[0].encode() not in f.read():
+                        continue
+            except (IndexError, TypeError, OSError):
+                continue
+        _misbehave(action)
 
 
 def _misbehave(action: str) -> None:
