@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     child_memory_bytes: int = Field(
         4 * 1024**3, ge=0, description="Address-space cap (RLIMIT_AS) of each process that parses, OCRs or renders "
                                        "an uploaded document; 0 leaves it uncapped.")
-    render_timeout_s: float = Field(120, gt=0, description="Longest build of a searchable PDF or hOCR output.")
+    render_timeout_s: float = Field(
+        120, gt=0, description="Longest build of a searchable PDF or hOCR output, plus a second per page.")
     result_cache_ttl_s: int = Field(600, ge=0, description="How long a completed result stays cached.")
 
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")

@@ -200,6 +200,7 @@ class Renderer:
     file the caller streams and deletes. A hostile original can crash or hang only that child."""
 
     SUFFIXES = {"pdf": ".pdf", "hocr": ".html"}
+    PER_PAGE_S = 1.0  # on top of the timeout: a long document legitimately takes longer (~0.2 s a page here)
 
     def __init__(self, limits: Limits, timeout_s: float = 120, processes: int = 2,
                  memory_bytes: int = DEFAULT_MEMORY_BYTES, wait_s: float = 10):
@@ -207,14 +208,15 @@ class Renderer:
         self._pool = ProcessPool(processes, memory_bytes=memory_bytes)  # children start on first use
 
     def __call__(self, original: Path | None, document_id: str, pages: list[dict], format: str) -> Path:
-        """The output's file (the caller deletes it). Raises DocumentError: 422 `render_failed` when
+        """The output's file (the caller deletes it), built within the timeout plus PER_PAGE_S a page.
+        Raises DocumentError: 422 `render_failed` when
         the original crashed, exhausted or hung the child, 503 `render_busy` when no child is free."""
         fd, name = tempfile.mkstemp(prefix="output-", suffix=self.SUFFIXES.get(format, ""))
         os.close(fd)
         path = Path(name)
         try:
             self._pool.call(write_output, original, document_id, pages, format, path, self.limits,
-                            timeout_s=self.timeout_s, wait_s=self.wait_s)
+                            timeout_s=self.timeout_s + self.PER_PAGE_S * len(pages), wait_s=self.wait_s)
             return path
         except PoolBusy:
             path.unlink(missing_ok=True)
