@@ -109,6 +109,7 @@ def test_a_child_that_dies_takes_no_other_call_with_it():
             time.sleep(0.5)
             with pytest.raises(PoolCrashed, match="died"):
                 pool.call(os._exit, 3, timeout_s=30)
+            assert not slow.done(), "the crash waited for the other call (or ended it)"
             assert slow.result() == "finished"
         assert pool.crashes == 1
     finally:
