@@ -170,3 +170,20 @@ def test_a_page_that_hangs_twice_fails_as_ocr_timeout_naming_it(tmp_path):
         assert pool.crashes == 2  # the page and its one retry, each on a fresh process
     finally:
         pool.shutdown()
+
+
+def test_shutting_down_mid_call_is_not_charged_to_the_call():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ocr_service.jobs.pool import PoolClosed
+
+    pool = ProcessPool(1)
+    with ThreadPoolExecutor(2) as threads:
+        running = threads.submit(pool.call, _sleep_then_answer, 30, timeout_s=60)
+        waiting = threads.submit(pool.call, abs, -1, timeout_s=60)
+        time.sleep(2)
+        pool.shutdown()
+        for call in (running, waiting):
+            with pytest.raises(PoolClosed):
+                call.result(timeout=30)
+    assert pool.crashes == 0

@@ -51,6 +51,10 @@ class PoolCrashed(Exception):
     child was replaced."""
 
 
+class PoolClosed(PoolCrashed):
+    """The pool was shut down while the call waited or ran: nobody's fault, the work is retried later."""
+
+
 class PoolBusy(Exception):
     """No child became free in time."""
 
@@ -78,6 +82,8 @@ class ProcessPool:
         except queue.Empty:
             raise PoolBusy(f"no process free within {wait_s:.0f} s") from None
         try:
+            if self._closed:
+                raise PoolClosed("the process pool is shut down")
             if worker is None or not worker.alive:
                 worker = Worker(self._initializer, self.memory_bytes)
             with self._lock:
@@ -85,6 +91,8 @@ class ProcessPool:
             try:
                 return worker.call(function, args, timeout_s)
             except (ChildDied, ChildTimeout) as error:
+                if self._closed:  # killed by shutdown, not by what it was running
+                    raise PoolClosed("the process pool was shut down during the call") from None
                 with self._lock:
                     self.crashes += 1
                 log.warning("child process %d: %s; starting a fresh one", worker.pid, error)
@@ -112,6 +120,8 @@ class ProcessPool:
             busy = list(self._busy)
         for worker in busy:  # a child still working (or hung) at shutdown
             worker.kill()
+        for _ in range(self.processes):  # wakes callers still waiting for a child: they see the pool closed
+            self._idle.put(None)
 
 
 class PagePool(ProcessPool):
@@ -130,6 +140,8 @@ class PagePool(ProcessPool):
                 return None
             try:
                 return self.call(self.page, path, number, options, limits, timeout_s=timeout_s)
+            except PoolClosed:
+                raise  # shutting down: the document is retried later, nothing is charged to it
             except PoolCrashed as error:
                 if attempt == 2:
                     if "no answer" in str(error):
@@ -139,7 +151,7 @@ class PagePool(ProcessPool):
                     raise DocumentError(
                         "page_crashed", f"Page {number} crashed the process reading it, twice (it is damaged "
                         "or built to attack document readers).") from None
-                log.warning("page %d of %s: %s; trying it once more", number, path.name, error)
+                log.warning("page %d of %s: %s; trying it once more", number, Path(path).name, error)
         raise AssertionError("unreachable")
 
     def run_pages(self, path: Path, numbers: Iterable[int], options: PageOptions, limits: Limits,

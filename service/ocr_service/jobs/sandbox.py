@@ -148,6 +148,7 @@ def _misbehave(action: str) -> None:
 def _main(fd: int, memory_bytes: int) -> None:
     if memory_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file (a copy of the document)
     connection = Connection(fd)
     _exit_with_parent()
     try:
