@@ -97,3 +97,38 @@ def test_a_page_that_kills_its_ocr_process_fails_only_its_own_document(tmp_path,
         assert pool.crashes == 2  # X's page and its single retry
     finally:
         pool.shutdown()
+
+
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    """A real small JPEG whose start-of-frame header is rewritten to claim width x height."""
+    import struct
+
+    data = bytearray(samples.jpeg_page("Header says huge.", dpi=100, noise=False))
+    at = data.index(b"\xff\xc0")  # baseline start-of-frame: FFC0, length, precision, height, width
+    data[at + 5 : at + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def test_image_headers_are_checked_before_decoding(tmp_path):
+    from ocr_service.pipeline import inspect_document
+    from ocr_service.pipeline.sources import header_size
+
+    jpeg, png = tmp_path / "huge.jpg", tmp_path / "huge.png"
+    jpeg.write_bytes(_jpeg_claiming(3000, 2000))
+    png.write_bytes(samples.zeros_png(3000, 2000, rows=4))
+    assert header_size(jpeg, "image/jpeg") == (3000, 2000)
+    assert header_size(png, "image/png") == (3000, 2000)
+    for path in (jpeg, png):
+        with pytest.raises(DocumentError) as error:
+            inspect_document(path, Limits(max_image_pixels=5_000_000))
+        assert error.value.code == "page_too_large" and "3000x2000" in error.value.message
+
+
+def test_multi_frame_images_have_a_frame_cap(tmp_path):
+    from ocr_service.pipeline import inspect_document
+
+    path = tmp_path / "frames.tiff"
+    path.write_bytes(samples.tiff_with_huge_frame((10, 10), frames=12))
+    with pytest.raises(DocumentError) as error:
+        inspect_document(path, Limits(max_frames=10))
+    assert error.value.code == "too_many_pages" and "12 frames" in error.value.message
