@@ -24,7 +24,7 @@ from typing import Any
 # What a child may see of the parent's environment: locale, paths to programs and language data,
 # thread limits. Secrets (MONGO_CONNECTION_STRING, REDIS_PASSWORD, API_KEY…) are never on it.
 ENV_ALLOWED = (
-    "PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH",
+    "PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "PYTHONUNBUFFERED",
     "TESSDATA_PREFIX", "OMP_THREAD_LIMIT", "FONTCONFIG_PATH",
 )
 # Test hook only: the test suite sets it to make a child misbehave on purpose (see `_fault`).
