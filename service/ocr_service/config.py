@@ -83,6 +83,15 @@ class Settings(BaseSettings):
     max_pages: int = Field(2000, ge=1, description="Most pages a document may have.")
     max_page_pixels: int = Field(200_000_000, ge=1, description="Largest rendered page, in pixels.")
     page_timeout_s: float = Field(120, gt=0, description="Longest OCR of a single page.")
+    max_image_pixels: int = Field(
+        200_000_000, ge=1, description="Largest image inside a document (a PDF's image, an image file's frame), "
+                                       "in pixels; checked from its header before it is decoded.")
+    max_frames: int = Field(2000, ge=1, description="Most frames a multi-frame image (TIFF) may have.")
+    child_memory_bytes: int = Field(
+        4 * 1024**3, ge=0, description="Address-space cap (RLIMIT_AS) of each process that parses, OCRs or renders "
+                                       "an uploaded document; 0 leaves it uncapped.")
+    render_timeout_s: float = Field(
+        120, gt=0, description="Longest build of a searchable PDF or hOCR output, plus a second per page.")
     result_cache_ttl_s: int = Field(600, ge=0, description="How long a completed result stays cached.")
     retention_s: float = Field(
         7 * 24 * 3600, ge=0, description="A finished document and its bytes are deleted this long after (0: kept).")

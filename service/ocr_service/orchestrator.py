@@ -50,6 +50,8 @@ from .store.lifecycle import delete_document, result_cache_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Builds an output file (searchable PDF, hOCR) from the original and the pages: (original, id, pages, format).
+Render = Callable[[Path | None, str, list[dict[str, Any]], str], Path]
 
 # Bump when the pipeline's output changes, so old cached results are not served for new uploads.
 PIPELINE_VERSION = "2"
@@ -84,11 +86,13 @@ def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
 class Orchestrator:
     def __init__(self, store: DocumentStore, queue: JobQueue, cache: Cache,
                  inspect: Callable[[Path], DocumentInfo], access: Access, result_cache_ttl_s: int = 600,
-                 retention_s: float = 0, reads_on_loop: bool = False):
-        """reads_on_loop: the store and cache are in-process and their reads never wait on a network or
+                 retention_s: float = 0, render: Render | None = None, reads_on_loop: bool = False):
+        """render: builds an output file from the original and the pages, in a sandboxed child.
+        reads_on_loop: the store and cache are in-process and their reads never wait on a network or
         a writer, so they may run on the event loop."""
         self.store, self.queue, self.cache, self.inspect = store, queue, cache, inspect
         self.access, self.result_cache_ttl_s, self.retention_s = access, result_cache_ttl_s, retention_s
+        self._render = render
         self._quick_reads = reads_on_loop
 
     # -- where things run --------------------------------------------------------------------------
@@ -160,21 +164,10 @@ class Orchestrator:
     async def result_text(self, status: StatusView) -> str:
         return await self._in_thread(lambda: document_text(self.pages(status, words=False)))
 
-    async def result_hocr(self, status: StatusView) -> str:
-        from .pipeline.outputs import render_hocr
-
-        return await self._in_thread(lambda: render_hocr(status.document_id, self.pages(status, words=True)))
-
-    async def result_pdf(self, status: StatusView) -> bytes:
-        """The original with an invisible text layer (searchable and selectable)."""
-        from .pipeline.outputs import render_searchable_pdf
-
-        def render() -> bytes:
-            pages = self.pages(status, words=True)
-            with self.original(status) as original:
-                return render_searchable_pdf(original, pages)
-
-        return await self._in_thread(render)
+    async def render_output(self, status: StatusView, format: str) -> Path:
+        """The `format` output ("pdf": the original with an invisible text layer, "hocr") as a temporary
+        file the caller streams and deletes."""
+        return await self._in_thread(lambda: self.render(status, format))
 
     async def health(self, timeout_s: float = 0.8) -> dict[str, str]:
         """Each dependency's state, "ok" or "unavailable", probed in parallel: a dependency that hangs
@@ -345,3 +338,15 @@ class Orchestrator:
 
     def original(self, status: StatusView) -> contextlib.AbstractContextManager[Path]:
         return self.store.open_upload(status.result_source)
+
+    def render(self, status: StatusView, format: str) -> Path:
+        """A completed document's `format` output ("pdf": the searchable PDF, "hocr") as a temporary
+        file that the caller deletes. Built in a sandboxed child process (the original may be hostile).
+        Raises DocumentError (`render_failed` 422, `render_busy` 503)."""
+        if self._render is None:
+            raise RuntimeError("this orchestrator was built without a renderer")
+        pages = self.pages(status, words=True)
+        # hOCR is built from the stored pages alone: the original is not fetched for it
+        source = self.original(status) if format == "pdf" else contextlib.nullcontext(None)
+        with source as original:
+            return self._render(original, status.document_id, pages, format)

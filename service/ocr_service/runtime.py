@@ -11,7 +11,7 @@ from .access import Access
 from .config import Backend, Settings
 from .domain import StoreUnavailable
 from .jobs.base import JobQueue, QueueConfig
-from .jobs.pool import Inspector, PagePool
+from .jobs.pool import Inspector, PagePool, Renderer
 from .jobs.runner import DocumentRunner, RunnerConfig
 from .jobs.sweeper import Sweeper
 from .orchestrator import Orchestrator
@@ -94,7 +94,8 @@ def queue_config(settings: Settings) -> QueueConfig:
 
 def limits_from(settings: Settings) -> Limits:
     return Limits(max_pages=settings.max_pages, max_page_pixels=settings.max_page_pixels,
-                  page_timeout_s=settings.page_timeout_s)
+                  page_timeout_s=settings.page_timeout_s, max_image_pixels=settings.max_image_pixels,
+                  max_frames=settings.max_frames)
 
 
 @dataclass
@@ -127,7 +128,7 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
 
     def make_runner(store: DocumentStore) -> RunnerFactory:
         def runner() -> DocumentRunner:  # made when workers start: only they need OCR processes
-            pool = PagePool(settings.ocr_workers)
+            pool = PagePool(settings.ocr_workers, settings.child_memory_bytes)
             pools.append(pool)
             config = RunnerConfig(limits=limits, lease_s=settings.lease_s, job_timeout_s=settings.job_timeout_s,
                                   max_retries=settings.job_max_retries, page_timeout_s=settings.page_timeout_s,
@@ -140,14 +141,15 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
 
     components = BACKENDS[settings.backend](settings, make_runner)  # type: ignore[index]
     access = access_for(settings, components.store)
-    inspector = Inspector(limits)
+    inspector = Inspector(limits, memory_bytes=settings.child_memory_bytes)
+    renderer = Renderer(limits, timeout_s=settings.render_timeout_s, memory_bytes=settings.child_memory_bytes)
     orchestrator = Orchestrator(components.store, components.queue, components.cache, inspector, access,
-                                settings.result_cache_ttl_s, settings.retention_s,
+                                settings.result_cache_ttl_s, settings.retention_s, render=renderer,
                                 reads_on_loop=components.reads_on_loop)
-    # Closed in reverse: the inspector, the queue (its workers finish their page), the OCR pools, then
-    # the connections and the store.
+    # Closed in reverse: the renderer and inspector, the queue (its workers finish their page), the OCR
+    # pools, then the connections and the store.
     closers = [*components.closers, lambda: [pool.shutdown() for pool in pools], components.queue.close,
-               inspector.shutdown]
+               inspector.shutdown, renderer.shutdown]
     runtime = Runtime(settings, components.store, components.cache, components.queue, orchestrator, closers)
     if settings.run_workers if run_workers is None else run_workers:
         components.queue.start_workers()

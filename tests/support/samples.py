@@ -513,3 +513,76 @@ def quality_corpus(
         QualityCase("born-digital", text, _born_digital_case(text, "keep"), {"source": "text-layer"}),
     ]
     return [c for c in cases if names is None or c.name in names]
+
+
+# ---------------------------------------------------------------- hostile documents
+
+
+def with_marker(data: bytes, marker: str) -> bytes:
+    """The document with a comment appended after its end: readers ignore it, the sandbox's test hook
+    (OCR_SANDBOX_FAULT) recognises the document by it."""
+    return data + f"\n%{marker}\n".encode()
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def zeros_png(width: int, height: int, rows: int | None = None) -> bytes:
+    """An RGBA PNG of `width` x `height` black pixels, as zlib of zeros (a few hundred KB for hundreds
+    of MB decoded: a decompression bomb). `rows` limits the rows actually stored (a header that claims
+    gigapixels with little behind it)."""
+    import struct
+    import zlib
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + width * 4)  # filter byte + pixels
+    parts = [compressor.compress(row) for _ in range(height if rows is None else rows)]
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", b"".join(parts))
+            + _png_chunk(b"IEND", b""))
+
+
+def tiff_with_huge_frame(huge: tuple[int, int], index: int = 2, small: tuple[int, int] = (200, 200),
+                         frames: int = 3) -> bytes:
+    """A multi-frame TIFF whose frame `index` (0-based) is a blank `huge` image (deflate keeps it small
+    on disk) and whose other frames are small."""
+    from PIL import Image
+
+    images = [Image.new("L", huge if n == index else small, 255) for n in range(frames)]
+    return _image_bytes(images[0], "TIFF", 300, save_all=True, append_images=images[1:],
+                        compression="tiff_adobe_deflate")
+
+
+def many_frame_tiff(frames: int, size: tuple[int, int] = (1700, 2200), dpi: int = 200) -> bytes:
+    """A bilevel (1 bit per pixel) multi-frame TIFF of mostly blank pages, as a fax or book scanner
+    makes: tiny on disk, `size` pixels per frame once decoded."""
+    from PIL import Image, ImageDraw
+
+    images = []
+    for n in range(frames):
+        image = Image.new("1", size, 1)
+        ImageDraw.Draw(image).rectangle((100 + n % 50, 100, 400 + n % 50, 160), fill=0)
+        images.append(image)
+    return _image_bytes(images[0], "TIFF", dpi, save_all=True, append_images=images[1:], compression="group4")
+
+
+def glyph_over_image_pdf(pixels: tuple[int, int], text: str = "x") -> bytes:
+    """One born-digital glyph (a real text layer) over a blank image of `pixels` covering the page:
+    the text layer makes `mode=auto` look at the page before OCR, the image is what a render decodes."""
+    import pypdfium2 as pdfium
+    from PIL import Image
+
+    pdf = _new_pdf()
+    add_text_page(pdf, text)
+    page = pdf[0]
+    obj = _image_object(pdf, page, Image.new("L", pixels, 255))
+    obj.set_matrix(pdfium.PdfMatrix().scale(*LETTER))
+    page.insert_obj(obj)
+    page.gen_content()
+    page.close()
+    return _save(pdf)

@@ -9,7 +9,8 @@ import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.background import BackgroundTask
 
 from ..config import Settings
 from ..domain import DocumentStatus, StatusView, Upload
@@ -165,11 +166,12 @@ async def get_result(
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
     if format == "text":
         return PlainTextResponse(await orchestrator.result_text(status))
-    if format == "hocr":
-        return Response(await orchestrator.result_hocr(status), media_type="text/html; charset=utf-8")
-    if format == "pdf":
-        return Response(await orchestrator.result_pdf(status), media_type="application/pdf",
-                        headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
+    if format in ("hocr", "pdf"):  # built from the original in a sandboxed child, streamed from its file
+        output = await orchestrator.render_output(status, format)
+        cleanup = BackgroundTask(output.unlink, missing_ok=True)
+        if format == "hocr":
+            return FileResponse(output, media_type="text/html; charset=utf-8", background=cleanup)
+        return FileResponse(output, media_type="application/pdf", filename=f"{document_id}.pdf", background=cleanup)
     return JSONResponse(await orchestrator.result_json(status, words))
 
 

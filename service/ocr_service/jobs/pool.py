@@ -1,47 +1,33 @@
 """Process pools: OCR processes (one per core, each keeping its Tesseract engine loaded across
-pages), and a small sandbox that opens uploads so a hostile document can only crash a child."""
+pages), and small sandboxes that open uploads and render outputs, so a hostile document can only
+crash a child. Every child is a `sandbox.Worker`: its own process, scrubbed environment and memory
+cap; a child that dies or hangs is replaced alone, so it costs only the call it was running."""
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import logging
 import os
+import queue
+import tempfile
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from ..pipeline import DocumentError, DocumentInfo, Limits, PageOptions, inspect_document, process_page
+from ..pipeline.outputs import write_output
+from .sandbox import DEFAULT_MEMORY_BYTES, ChildDied, ChildTimeout, Worker
+
+log = logging.getLogger(__name__)
 
 # OCR saturates every core. Its processes run as background work (SCHED_IDLE): the kernel lets any
 # normal task preempt them at once, so an API call never waits for a scheduler slice behind OCR.
 # A plain nice value is not enough on EEVDF kernels (6.6+): a woken task there may wait a full slice
 # (~3 ms). Where SCHED_IDLE is unavailable, the niceness below is the fallback.
 OCR_NICENESS = 5
-
-
-def _exit_with_parent() -> None:
-    """A child whose parent was killed would wait forever on the pool's queue (its siblings keep the
-    queue's pipe open): leave as soon as this process is orphaned."""
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _init_child(initializer: Callable[[], None] | None) -> None:
-    _exit_with_parent()
-    if initializer is not None:
-        initializer()
 
 
 def _init_ocr_process() -> None:
@@ -61,84 +47,137 @@ def run_in_background() -> None:
 
 
 class PoolCrashed(Exception):
-    """A child process died (out of memory, a crash in native code) or hung; the pool was replaced."""
+    """The child process running a call died (out of memory, a crash in native code) or hung; that
+    child was replaced."""
+
+
+class PoolClosed(PoolCrashed):
+    """The pool was shut down while the call waited or ran: nobody's fault, the work is retried later."""
+
+
+class PoolBusy(Exception):
+    """No child became free in time."""
 
 
 class ProcessPool:
-    """A ProcessPoolExecutor that replaces itself when a child dies or hangs."""
+    """`processes` sandboxed children, each running one call at a time. A child that dies or hangs
+    is killed and replaced on its own: calls running in the other children are not disturbed."""
 
-    def __init__(self, processes: int, initializer: Callable[[], None] | None = None):
-        self.processes, self._initializer = processes, initializer
+    def __init__(self, processes: int, initializer: Callable[[], None] | None = None,
+                 memory_bytes: int = DEFAULT_MEMORY_BYTES):
+        self.processes, self._initializer, self.memory_bytes = processes, initializer, memory_bytes
+        self._idle: queue.Queue[Worker | None] = queue.Queue()
+        for _ in range(processes):
+            self._idle.put(None)  # a slot; its child starts on first use
+        self._busy: set[Worker] = set()
         self._lock = threading.Lock()
-        self._executor = self._new_executor()
+        self._closed = False
+        self.crashes = 0  # children that died or hung (for tests and logs)
 
-    def _new_executor(self) -> ProcessPoolExecutor:
-        # spawn, not fork: the API process runs threads, and forking those is unsafe.
-        context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init_child,
-                                   initargs=(self._initializer,))
-
-    def submit(self, function: Callable, *args: Any) -> Future:
-        with self._lock:
-            try:
-                return self._executor.submit(function, *args)
-            except BrokenProcessPool:
-                self._executor = self._new_executor()
-                return self._executor.submit(function, *args)
-
-    def replace(self) -> None:
-        """Stop every child (a hung one included) and start fresh ones."""
-        with self._lock:
-            # ProcessPoolExecutor has no public way to kill a stuck worker; its process table is it.
-            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
-                process.kill()
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
-
-    def call(self, function: Callable, *args: Any, timeout_s: float) -> Any:
-        future = self.submit(function, *args)
+    def call(self, function: Callable, *args: Any, timeout_s: float, wait_s: float | None = None) -> Any:
+        """function(*args) in a free child. Raises what it raised, PoolCrashed when its child died or
+        hung (after `timeout_s`), PoolBusy when no child was free within `wait_s` (None: wait)."""
         try:
-            return future.result(timeout=timeout_s)
-        except BrokenProcessPool:
-            self.replace()
-            raise PoolCrashed("a child process died") from None
-        except FutureTimeout:
-            self.replace()
-            raise PoolCrashed(f"no answer within {timeout_s:.0f} s") from None
+            worker = self._idle.get(timeout=wait_s)
+        except queue.Empty:
+            raise PoolBusy(f"no process free within {wait_s:.0f} s") from None
+        try:
+            if self._closed:
+                raise PoolClosed("the process pool is shut down")
+            if worker is None or not worker.alive:
+                worker = Worker(self._initializer, self.memory_bytes)
+            with self._lock:
+                self._busy.add(worker)
+            try:
+                return worker.call(function, args, timeout_s)
+            except (ChildDied, ChildTimeout) as error:
+                if self._closed:  # killed by shutdown, not by what it was running
+                    raise PoolClosed("the process pool was shut down during the call") from None
+                with self._lock:
+                    self.crashes += 1
+                log.warning("child process %d: %s; starting a fresh one", worker.pid, error)
+                worker = None
+                raise PoolCrashed(str(error)) from None
+        finally:
+            if worker is not None:
+                with self._lock:
+                    self._busy.discard(worker)
+            if self._closed and worker is not None:
+                worker.stop()
+            else:
+                self._idle.put(worker)
 
     def shutdown(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if worker is not None:
+                worker.stop()
         with self._lock:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            busy = list(self._busy)
+        for worker in busy:  # a child still working (or hung) at shutdown
+            worker.kill()
+        for _ in range(self.processes):  # wakes callers still waiting for a child: they see the pool closed
+            self._idle.put(None)
 
 
 class PagePool(ProcessPool):
-    def __init__(self, processes: int):
-        super().__init__(processes, _init_ocr_process)
+    """The OCR processes. A page whose process dies or hangs is tried once more on a fresh process;
+    if that fails too, its document fails naming the page, and only that document is affected."""
+
+    def __init__(self, processes: int, memory_bytes: int = DEFAULT_MEMORY_BYTES,
+                 page: Callable[..., dict[str, Any]] = process_page):
+        super().__init__(processes, _init_ocr_process, memory_bytes)
+        self.page = page
+
+    def _page(self, stop: threading.Event, path: Path, number: int, options: PageOptions, limits: Limits,
+              timeout_s: float) -> dict[str, Any] | None:
+        for attempt in (1, 2):
+            if stop.is_set():
+                return None
+            try:
+                return self.call(self.page, path, number, options, limits, timeout_s=timeout_s)
+            except PoolClosed:
+                raise  # shutting down: the document is retried later, nothing is charged to it
+            except PoolCrashed as error:
+                if attempt == 2:
+                    if "no answer" in str(error):
+                        raise DocumentError(
+                            "ocr_timeout", f"Page {number} gave no answer within {timeout_s:.0f} s, twice; "
+                            "its process was stopped.") from None
+                    raise DocumentError(
+                        "page_crashed", f"Page {number} crashed the process reading it, twice (it is damaged "
+                        "or built to attack document readers).") from None
+                log.warning("page %d of %s: %s; trying it once more", number, Path(path).name, error)
+        raise AssertionError("unreachable")
 
     def run_pages(self, path: Path, numbers: Iterable[int], options: PageOptions, limits: Limits,
                   timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
         """Yield page results as they finish. At most two pages per process are in flight, so a
-        long document never holds more than a few rendered pages in memory at once."""
+        long document never holds more than a few rendered pages in memory at once. Raises
+        DocumentError for a page that crashed or hung its process twice."""
         pending_numbers = deque(numbers)
-        in_flight: set[Future] = set()
         window = self.processes * 2
+        stop = threading.Event()
+        in_flight: set[Future] = set()
+        timeout = timeout_s if timeout_s is not None else 24 * 3600.0
+        threads = ThreadPoolExecutor(window, thread_name_prefix="page")
         try:
             while pending_numbers or in_flight:
                 while pending_numbers and len(in_flight) < window:
-                    in_flight.add(self.submit(process_page, path, pending_numbers.popleft(), options, limits))
-                done, in_flight = wait(in_flight, timeout=timeout_s, return_when=FIRST_COMPLETED)
-                if not done:
-                    self.replace()
-                    raise PoolCrashed(f"no page finished within {timeout_s:.0f} s; OCR processes restarted")
+                    in_flight.add(threads.submit(self._page, stop, path, pending_numbers.popleft(), options,
+                                                 limits, timeout))
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
-                    try:
-                        yield future.result()
-                    except BrokenProcessPool:
-                        self.replace()
-                        raise PoolCrashed("an OCR process died while working on this document") from None
+                    result = future.result()
+                    if result is not None:
+                        yield result
         finally:
-            for future in in_flight:
-                future.cancel()
+            stop.set()  # pages not started yet are skipped; running ones finish in their process
+            threads.shutdown(wait=False, cancel_futures=True)
 
 
 class Inspector:
@@ -146,8 +185,9 @@ class Inspector:
     child, never the API process, and is refused like any other damaged document."""
 
     def __init__(self, limits: Limits, timeout_s: float = 30, processes: int = 2,
-                 parse: Callable[[Path, Limits], DocumentInfo] = inspect_document):
-        self.limits, self.timeout_s, self.parse = limits, timeout_s, parse
+                 parse: Callable[[Path, Limits], DocumentInfo] = inspect_document,
+                 memory_bytes: int = DEFAULT_MEMORY_BYTES):
+        self.limits, self.timeout_s, self.parse, self.memory_bytes = limits, timeout_s, parse, memory_bytes
         self._pool: ProcessPool | None = None
         self._processes = processes
         self._lock = threading.Lock()
@@ -155,7 +195,7 @@ class Inspector:
     def __call__(self, path: Path) -> DocumentInfo:
         with self._lock:  # started on first use: API-less workers never pay for it
             if self._pool is None:
-                self._pool = ProcessPool(self._processes)
+                self._pool = ProcessPool(self._processes, memory_bytes=self.memory_bytes)
         try:
             return self._pool.call(self.parse, path, self.limits, timeout_s=self.timeout_s)
         except PoolCrashed as error:
@@ -165,3 +205,46 @@ class Inspector:
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
+
+
+class Renderer:
+    """Builds a completed document's searchable PDF or hOCR in a sandboxed child, into a temporary
+    file the caller streams and deletes. A hostile original can crash or hang only that child."""
+
+    SUFFIXES = {"pdf": ".pdf", "hocr": ".html"}
+    PER_PAGE_S = 1.0  # on top of the timeout: a long document legitimately takes longer (~0.2 s a page here)
+
+    def __init__(self, limits: Limits, timeout_s: float = 120, processes: int = 2,
+                 memory_bytes: int = DEFAULT_MEMORY_BYTES, wait_s: float = 10):
+        self.limits, self.timeout_s, self.wait_s = limits, timeout_s, wait_s
+        self._pool = ProcessPool(processes, memory_bytes=memory_bytes)  # children start on first use
+
+    def __call__(self, original: Path | None, document_id: str, pages: list[dict], format: str) -> Path:
+        """The output's file (the caller deletes it), built within the timeout plus PER_PAGE_S a page.
+        Raises DocumentError: 422 `render_failed` when
+        the original crashed, exhausted or hung the child, 503 `render_busy` when no child is free."""
+        fd, name = tempfile.mkstemp(prefix="output-", suffix=self.SUFFIXES.get(format, ""))
+        os.close(fd)
+        path = Path(name)
+        try:
+            self._pool.call(write_output, original, document_id, pages, format, path, self.limits,
+                            timeout_s=self.timeout_s + self.PER_PAGE_S * len(pages), wait_s=self.wait_s)
+            return path
+        except PoolBusy:
+            path.unlink(missing_ok=True)
+            raise DocumentError("render_busy", f"Every process building outputs is busy; ask for the {format} "
+                                f"output of document {document_id} again shortly.", http_status=503) from None
+        except DocumentError:
+            path.unlink(missing_ok=True)
+            raise
+        except (PoolCrashed, Exception) as error:  # MemoryError, or pdfium on a damaged original
+            path.unlink(missing_ok=True)
+            reason = str(error) if isinstance(error, PoolCrashed) else type(error).__name__
+            log.warning("the %s output of %s could not be built: %s", format, document_id, reason)
+            raise DocumentError(
+                "render_failed", f"The {format} output of document {document_id} could not be built ({reason}): "
+                "its original is damaged or too demanding to render. Its text is available as json or text.",
+            ) from None
+
+    def shutdown(self) -> None:
+        self._pool.shutdown()

@@ -16,6 +16,10 @@ class Limits:
     # Pixels of one rendered/decoded page (guards decompression bombs). A PDF page whose render at the
     # wanted DPI would exceed it is rendered at a reduced scale if that still gives `min_dpi`.
     max_page_pixels: int = 200_000_000
+    # Pixels of one image as stored (a PDF's image XObject, an image file's frame): checked from the
+    # headers before anything decodes it, since a decoder allocates the whole image at once.
+    max_image_pixels: int = 200_000_000
+    max_frames: int = 2000  # frames of one multi-frame image (TIFF)
     page_timeout_s: float = 120.0
     min_dpi: int = 100  # below this effective resolution text is no longer legible to Tesseract
 

@@ -1,18 +1,26 @@
-"""Rich outputs built from stored page results (no OCR here): hOCR and a searchable PDF."""
+"""Rich outputs built from stored page results (no OCR here): hOCR and a searchable PDF.
+
+The searchable PDF parses the uploaded original: the service runs `write_output` in a sandboxed child
+(see jobs/sandbox.py), never in the API process, and the output goes to a file, not to memory."""
 
 from __future__ import annotations
 
 import ctypes
 import html
-import io
 import math
+import os
+import tempfile
 import threading
 from pathlib import Path
 
-from .sources import PDF_MEDIA_TYPE, sniff_media_type
+from .errors import DEFAULT_LIMITS, Limits
+from .sources import PDF_MEDIA_TYPE, check_image_frame, open_image, sniff_media_type
 
-# pdfium is not thread-safe and this runs in the API process, whose request handlers are threads.
+# pdfium is not thread-safe: callers in one process (tests, scripts) take turns.
 _PDFIUM_LOCK = threading.Lock()
+# Image frames are turned into PDF pages this many at a time, each batch saved (compressed) to disk
+# before the next is decoded: a many-frame TIFF never has more than a batch of bitmaps in memory.
+FRAMES_PER_BATCH = 8
 _HOCR_RES = 300  # PDF pages are in points; hOCR wants pixels, so boxes are given at 300 DPI
 
 
@@ -230,16 +238,31 @@ def _add_words(pdf, page, fonts: _Fonts, words: list[dict], rotation: int, units
         pdfium_c.FPDFPage_InsertObject(page, obj)
 
 
-def render_searchable_pdf(original_path: Path, pages: list[dict]) -> bytes:
+def render_searchable_pdf(original_path: Path, pages: list[dict], limits: Limits = DEFAULT_LIMITS) -> bytes:
     """The original document with an invisible text layer over the OCR'd words of each page, so text
     selection and search work. PDF pages keep their size and content; an image becomes one PDF page
     per frame at its recorded resolution (300 DPI if none). Pages that already had a text layer are
     left as they are."""
-    with _PDFIUM_LOCK:
-        return _searchable_pdf(Path(original_path), pages)
+    with tempfile.TemporaryDirectory(prefix="searchable-") as folder:
+        out = Path(folder) / "out.pdf"
+        with _PDFIUM_LOCK:
+            write_searchable_pdf(Path(original_path), pages, out, limits)
+        return out.read_bytes()
 
 
-def _searchable_pdf(original_path: Path, pages: list[dict]) -> bytes:
+def write_output(original_path: Path, document_id: str, pages: list[dict], format: str, out_path: Path,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
+    """Write `format` ("pdf" or "hocr") of the document to `out_path`."""
+    if format == "pdf":
+        write_searchable_pdf(Path(original_path), pages, Path(out_path), limits)
+    elif format == "hocr":
+        Path(out_path).write_text(render_hocr(document_id, pages), encoding="utf-8")
+    else:
+        raise ValueError(f"unknown output format {format!r}")
+
+
+def write_searchable_pdf(original_path: Path, pages: list[dict], out_path: Path,
+                         limits: Limits = DEFAULT_LIMITS) -> None:
     import pypdfium2 as pdfium
 
     by_number = {p["number"]: p for p in pages}
@@ -253,46 +276,74 @@ def _searchable_pdf(original_path: Path, pages: list[dict]) -> bytes:
             _add_words(pdf, page, fonts, result["words"], result.get("rotation", 0) or 0, 1.0)
             page.gen_content()
             page.close()
+        _save(pdf, out_path)
     else:
-        pdf = _image_document(original_path, by_number)
-    buffer = io.BytesIO()
-    pdf.save(buffer)
-    pdf.close()
-    return buffer.getvalue()
+        _write_image_document(original_path, by_number, out_path, limits)
 
 
-def _image_document(path: Path, by_number: dict[int, dict]):
+def _save(pdf, out_path: Path) -> None:
+    try:
+        with open(out_path, "wb") as out:
+            pdf.save(out)
+    finally:
+        pdf.close()
+
+
+def _write_image_document(path: Path, by_number: dict[int, dict], out_path: Path, limits: Limits) -> None:
+    """One PDF page per frame, built a batch of frames at a time: each batch is saved to disk (pdfium
+    compresses the bitmaps then) and its bitmaps freed before the next batch is decoded."""
+    import pypdfium2 as pdfium
+
+    with open_image(path) as image, tempfile.TemporaryDirectory(prefix="frames-", dir=out_path.parent) as folder:
+        frames = getattr(image, "n_frames", 1)
+        batches = []
+        for start in range(0, frames, FRAMES_PER_BATCH):
+            batch = pdfium.PdfDocument.new()
+            fonts = _Fonts(batch)
+            for index in range(start, min(frames, start + FRAMES_PER_BATCH)):
+                _add_frame(batch, fonts, image, index, by_number.get(index + 1), limits)
+            batches.append(Path(folder) / f"{start:06d}.pdf")
+            _save(batch, batches[-1])
+        pdf = pdfium.PdfDocument.new()
+        for name in batches:  # still compressed: importing copies the streams, it does not decode them
+            part = pdfium.PdfDocument(str(name))
+            pdf.import_pages(part)
+            part.close()
+            os.unlink(name)
+        _save(pdf, out_path)
+
+
+def _add_frame(pdf, fonts: _Fonts, image, index: int, result: dict | None, limits: Limits) -> None:
     import pypdfium2 as pdfium
     from PIL import Image, ImageOps
 
-    pdf = pdfium.PdfDocument.new()
-    fonts = _Fonts(pdf)
-    with Image.open(path) as image:
-        frames = getattr(image, "n_frames", 1)
-        for index in range(frames):
-            image.seek(index)
-            dpi = image.info.get("dpi") or (300, 300)
-            try:
-                dpi_x = float(dpi[0]) if float(dpi[0]) > 1 else 300.0
-            except (TypeError, ValueError, IndexError):
-                dpi_x = 300.0
-            frame = ImageOps.exif_transpose(image) if image.format in ("JPEG", "MPO") else image.copy()
-            if frame.mode not in ("L", "RGB"):
-                frame = frame.convert("RGBA")
-                background = Image.new("RGBA", frame.size, "white")
-                frame = Image.alpha_composite(background, frame).convert("RGB")
-            points = 72.0 / dpi_x
-            width, height = frame.width * points, frame.height * points
-            page = pdf.new_page(width, height)
-            obj = pdfium.PdfImage.new(pdf)
-            bitmap = pdfium.PdfBitmap.from_pil(frame)
-            obj.set_bitmap(bitmap, pages=[page])
-            obj.set_matrix(pdfium.PdfMatrix().scale(width, height))
-            page.insert_obj(obj)
-            result = by_number.get(index + 1)
-            if result and result.get("source") == "ocr" and result.get("words"):
-                _add_words(pdf, page, fonts, result["words"], result.get("rotation", 0) or 0, points)
-            page.gen_content()
-            bitmap.close()
-            page.close()
-    return pdf
+    image.seek(index)
+    check_image_frame(image, limits, index + 1)  # before decoding it
+    dpi = image.info.get("dpi") or (300, 300)
+    try:
+        dpi_x = float(dpi[0]) if float(dpi[0]) > 1 else 300.0
+    except (TypeError, ValueError, IndexError):
+        dpi_x = 300.0
+    frame = ImageOps.exif_transpose(image) if image.format in ("JPEG", "MPO") else image.copy()
+    if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
+        rgba = frame.convert("RGBA")  # only frames that are transparent are composited
+        frame = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+        del rgba
+    elif frame.mode in ("1", "L", "I", "I;16", "F"):
+        frame = frame.convert("L")
+    elif frame.mode != "RGB":
+        frame = frame.convert("RGB")
+    points = 72.0 / dpi_x
+    width, height = frame.width * points, frame.height * points
+    page = pdf.new_page(width, height)
+    obj = pdfium.PdfImage.new(pdf)
+    bitmap = pdfium.PdfBitmap.from_pil(frame)
+    del frame
+    obj.set_bitmap(bitmap, pages=[page])
+    obj.set_matrix(pdfium.PdfMatrix().scale(width, height))
+    page.insert_obj(obj)
+    if result and result.get("source") == "ocr" and result.get("words"):
+        _add_words(pdf, page, fonts, result["words"], result.get("rotation", 0) or 0, points)
+    page.gen_content()
+    bitmap.close()
+    page.close()

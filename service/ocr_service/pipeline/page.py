@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import engine, preprocess
 from .errors import DEFAULT_LIMITS, DEFAULT_OPTIONS, DocumentError, Limits, PageOptions
-from .pdfpage import page_geometry, uncovered_ink
+from .pdfpage import check_page_images, page_geometry, uncovered_ink
 from .sources import PDF_MEDIA_TYPE, load_image_page, pdf_cache, sniff_media_type
 from .textlayer import judge, read_text_layer
 
@@ -154,13 +154,6 @@ def _render_plan(page, width: float, height: float, options: PageOptions, limits
     scale = options.dpi / 72.0
     box = [0.0, 0.0, width, height]
     images, content = page_geometry(page)
-    for image in images:  # pdfium decodes an image whole whatever the render scale
-        if image.pixels[0] * image.pixels[1] > limits.max_page_pixels:
-            raise DocumentError(
-                "page_too_large",
-                f"Page {page_number} holds a {image.pixels[0]}x{image.pixels[1]} pixel image, over the limit of "
-                f"{limits.max_page_pixels:,} pixels per page.",
-            )
     if options.adaptive_dpi:
         page_area = width * height
         if content and (content[2] - content[0]) * (content[3] - content[1]) < 0.5 * page_area:
@@ -206,11 +199,13 @@ def _process_pdf_page(path: Path, page_number: int, options: PageOptions, limits
                 return _result(page_number, layer.text, source, None, width, height, layer.words, None, "mode=text")
             coverage = None
             if layer.chars:
+                check_page_images(page, limits, page_number)  # before uncovered_ink renders the page
                 images, _ = page_geometry(page)
                 coverage = uncovered_ink(page, images, layer.words)
             usable, reason = judge(layer, coverage)
             if usable:
                 return _result(page_number, layer.text, "text-layer", None, width, height, layer.words, None, reason)
+        check_page_images(page, limits, page_number)  # pdfium decodes an image whole whatever the scale
         scale, box = _render_plan(page, width, height, options, limits, page_number)
         crop = (box[0], height - box[3], width - box[2], box[1])  # amounts cut off left, bottom, right, top
         bitmap = page.render(scale=scale, crop=crop, grayscale=True, may_draw_forms=True)

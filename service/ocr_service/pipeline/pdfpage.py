@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .errors import DocumentError, Limits
 from .textlayer import to_display
+
+MAX_FORM_DEPTH = 16  # images nested in form XObjects deeper than this are not looked for (pdfium's own cap)
 
 
 @dataclass
@@ -60,6 +63,26 @@ def page_geometry(page):
         ppp = math.sqrt((px_w / placed_w) * (px_h / placed_h))
         images.append(PlacedImage(box=box, pixels=(px_w, px_h), px_per_pt=ppp))
     return images, content
+
+
+def check_page_images(page, limits: Limits, page_number: int) -> None:
+    """Refuse the page if any image on it (inside form XObjects too) has more pixels than allowed. Reads
+    each image's declared size only: pdfium decodes an image whole whatever the render scale, so this
+    must come before the page is rendered at all."""
+    import pypdfium2 as pdfium
+
+    limit = min(limits.max_page_pixels, limits.max_image_pixels)
+    for obj in page.get_objects(filter=(pdfium.raw.FPDF_PAGEOBJ_IMAGE,), max_depth=MAX_FORM_DEPTH):
+        try:
+            width, height = obj.get_px_size()
+        except Exception:  # pdfium cannot read its size: it will not decode it either
+            continue
+        if width * height > limit:
+            raise DocumentError(
+                "page_too_large",
+                f"Page {page_number} holds a {width}x{height} pixel image, over the limit of {limit:,} pixels "
+                "per image.",
+            )
 
 
 def uncovered_ink(page, images: list[PlacedImage], words: list[dict]) -> float | None:

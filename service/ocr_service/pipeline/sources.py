@@ -166,9 +166,59 @@ os.register_at_fork(after_in_child=_forget_in_child)
 # ---------------------------------------------------------------- images
 
 
-def _open_image(path: Path, media_type: str | None = None):
+def header_size(path: Path, media_type: str) -> tuple[int, int] | None:
+    """(width, height) a PNG or JPEG declares in its header, read without decoding anything; None for
+    other types or when the header is not where it should be (the decoder then refuses the file)."""
+    import struct
+
+    with open(path, "rb") as f:
+        if media_type == "image/png":
+            head = f.read(24)
+            if len(head) == 24 and head[12:16] == b"IHDR":
+                return struct.unpack(">II", head[16:24])
+            return None
+        if media_type != "image/jpeg":
+            return None
+        f.seek(2)
+        while True:  # walk the marker segments up to the first start-of-frame
+            marker = f.read(2)
+            if len(marker) < 2 or marker[0] != 0xFF:
+                return None
+            kind = marker[1]
+            if kind == 0xFF:
+                f.seek(-1, 1)  # fill byte
+                continue
+            if kind in (0x01, *range(0xD0, 0xD8)):
+                continue  # markers without a length
+            length = f.read(2)
+            if len(length) < 2:
+                return None
+            size = struct.unpack(">H", length)[0]
+            if 0xC0 <= kind <= 0xCF and kind not in (0xC4, 0xC8, 0xCC):
+                frame = f.read(5)
+                if len(frame) < 5:
+                    return None
+                height, width = struct.unpack(">HH", frame[1:5])
+                return width, height
+            f.seek(size - 2, 1)
+
+
+def _refuse_pixels(width: int, height: int, limit: int, what: str) -> None:
+    if width <= 0 or height <= 0 or width * height > limit:
+        raise DocumentError(
+            "page_too_large",
+            f"{what} is {width}x{height} pixels, over the limit of {limit:,} pixels; send it at a lower resolution.",
+        )
+
+
+def open_image(path: Path, media_type: str | None = None, limits: Limits = DEFAULT_LIMITS):
+    """The image, opened lazily (nothing decoded), after its header's pixel count was checked."""
     from PIL import Image
 
+    media_type = media_type or sniff_media_type(path)
+    size = header_size(path, media_type)
+    if size is not None:
+        _refuse_pixels(*size, limits.max_image_pixels, "The image")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -177,30 +227,35 @@ def _open_image(path: Path, media_type: str | None = None):
             raise DocumentError("page_too_large", "The image has too many pixels to process safely.") from exc
         except Exception as exc:
             raise DocumentError("corrupt_document", "The image is damaged and cannot be opened.") from exc
-    if media_type and image.format not in _PILLOW_FORMATS[media_type]:
+    if image.format not in _PILLOW_FORMATS[media_type]:
         image.close()
         raise DocumentError("corrupt_document", "The image's contents do not match its format header.")
     return image
 
 
-def _check_pixels(image, limits: Limits, page_number: int) -> None:
-    if image.width * image.height > limits.max_page_pixels or image.width <= 0 or image.height <= 0:
+def check_image_frame(image, limits: Limits, page_number: int) -> None:
+    """Refuse the current frame (its size is known from its header) before it is decoded."""
+    _refuse_pixels(image.width, image.height, min(limits.max_page_pixels, limits.max_image_pixels),
+                   f"Page {page_number}")
+
+
+def _frame_count(image, limits: Limits) -> int:
+    count = getattr(image, "n_frames", 1)
+    if count > limits.max_frames:
         raise DocumentError(
-            "page_too_large",
-            f"Page {page_number} is {image.width}x{image.height} pixels, over the limit of "
-            f"{limits.max_page_pixels:,} pixels per page; send it at a lower resolution.",
-        )
+            "too_many_pages", f"The image has {count} frames; at most {limits.max_frames} are accepted.")
+    return count
 
 
 def _inspect_image(path: Path, media_type: str, limits: Limits) -> int:
-    image = _open_image(path, media_type)
+    image = open_image(path, media_type, limits)
     try:
-        count = getattr(image, "n_frames", 1)
+        count = _frame_count(image, limits)
         if count > limits.max_pages:
             return count
         for index in range(count):
             image.seek(index)
-            _check_pixels(image, limits, index + 1)
+            check_image_frame(image, limits, index + 1)
         image.seek(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -214,13 +269,13 @@ def load_image_page(path: Path, page_number: int, limits: Limits):
     """Frame `page_number` (1-based) of an image file as an upright greyscale PIL image, and its DPI if known."""
     from PIL import Image, ImageOps
 
-    image = _open_image(path)
+    image = open_image(path, limits=limits)
     try:
-        count = getattr(image, "n_frames", 1)
+        count = _frame_count(image, limits)
         if not 1 <= page_number <= count:
             raise DocumentError("no_pages", f"The image has {count} page(s); page {page_number} does not exist.")
         image.seek(page_number - 1)
-        _check_pixels(image, limits, page_number)
+        check_image_frame(image, limits, page_number)
         dpi = image.info.get("dpi")
         try:
             with warnings.catch_warnings():
