@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, File, Form, Header, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -175,6 +175,35 @@ async def get_result(
     if status.status != COMPLETED:
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
     return await _result(request, status, format, words)
+
+
+@router.get(
+    "/result/{document_id}/pages/{page_number}/image", name="get_page_image",
+    response_class=Response,
+    responses={**_errors(404, 409, 422, 503),
+               202: {"model": StatusResponse, "description": "Not finished yet: the status body."},
+               200: {"content": {"image/png": {}},
+                     "description": "The page as displayed, at most 144 DPI and 2000 pixels on its longer side. "
+                                    "Word boxes from `GET /result/{id}?words=true` scale onto it by the page's "
+                                    "`width` and `height`."}},
+    summary="A picture of one page of a completed document (PNG), to show beside its text",
+)
+async def get_page_image(request: Request, document_id: str, page_number: Annotated[int, Path(ge=1)]):
+    orchestrator = _orchestrator(request)
+    status = await _read(request, lambda: orchestrator.status(document_id))
+    if status.status == FAILED:
+        return JSONResponse(status.to_json(), status_code=409)
+    if status.status != COMPLETED:
+        return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
+
+    def render() -> bytes:
+        from ..pipeline.preview import render_page_png
+
+        with orchestrator.original(status) as original:
+            return render_page_png(original, page_number)
+
+    png = await run_in_threadpool(render)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 async def _result(request: Request, status: Status, format: str, words: bool) -> Response:
