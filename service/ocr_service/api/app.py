@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.staticfiles import StaticFiles
-from fastapi_offline import FastAPIOffline
 from starlette.formparsers import MultiPartParser
 
 from .. import __version__
@@ -18,6 +16,7 @@ from ..config import Settings
 from ..runtime import Runtime, build_runtime
 from .errors import error_response, install_error_handlers
 from .limits import UploadSizeLimit
+from .pages import install_pages, is_open_path
 from .routes import router
 
 DESCRIPTION = """Upload a PDF or an image, poll its status, fetch its text.
@@ -28,8 +27,6 @@ DESCRIPTION = """Upload a PDF or an image, poll its status, fetch its text.
 
 Every error is `{"error": {"code", "message"}}`.
 """
-UI_DIR = Path(__file__).parent / "ui"  # the web page at /ui: plain HTML, CSS and JavaScript, no build step
-DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -48,26 +45,24 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 if own_runtime:
                     app.state.runtime.close()
 
-    # /docs and /redoc from assets the package ships, not a CDN: they work on machines without internet.
-    app = FastAPIOffline(title="OCR service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                         static_url=DOCS_ASSETS, swagger_ui_parameters={"validatorUrl": None})
+    app = FastAPI(title="OCR service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # install_pages serves both without a CDN
     # Starlette spools an upload to disk past 1 MiB and then hands every chunk to a thread; a typical
     # scan is larger than that. Its parser takes the threshold from this class attribute only.
     MultiPartParser.spool_max_size = settings.upload_memory_bytes
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
     app.include_router(router)
-    app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
+    install_pages(app)
 
     if settings.api_key is not None:
         expected = settings.api_key.get_secret_value()
 
         @app.middleware("http")
         async def require_api_key(request: Request, call_next):
-            open_paths = ("/health", "/docs", "/redoc", "/openapi.json", "/ui")
-            path = request.url.path  # the page and the docs' assets hold no data: the page asks for the key
-            is_open = path in open_paths or path.startswith(("/ui/", DOCS_ASSETS + "/"))
-            if not is_open and not secrets.compare_digest(
+            open_paths = ("/health", "/openapi.json")
+            path = request.url.path
+            if path not in open_paths and not is_open_path(path) and not secrets.compare_digest(
                     request.headers.get("x-api-key", ""), expected):
                 return error_response(401, "unauthorized", "Send the API key in the X-API-Key header.")
             return await call_next(request)
