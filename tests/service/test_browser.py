@@ -25,6 +25,7 @@ API_KEY = "ui-test-key-7f3a9c"
 PROCESSING_TIMEOUT_MS = 180_000  # one page of OCR on two shared cores; a bound, not an expectation
 MAX_CER = 0.02
 SCAN_TEXT = samples.sample_text(41, lines=6)
+SCAN_TEXT_2 = samples.sample_text(44, lines=4)
 PNG_TEXT = samples.sample_text(42, lines=5)
 
 
@@ -136,18 +137,32 @@ def test_upload_progress_viewer_and_downloads_without_a_key(services, session):
     shots.take(page, "empty")
 
     # picked with the file chooser (the drop path is taken by the test with a key)
+    scan = samples.scanned_pdf([SCAN_TEXT, SCAN_TEXT_2])
     page.get_by_label("Drop PDFs or images here, or choose files").set_input_files(
-        files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": samples.scanned_pdf([SCAN_TEXT])}])
+        files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": scan}])
     entry = _wait_completed(page, "scan.pdf", shots)
+    expect(entry.locator(".doc-status")).to_contain_text("2 / 2 pages")
     _check_viewer(page, entry, "scan.pdf", SCAN_TEXT, shots)
 
+    # page by page: the second page's text and picture replace the first's
+    first_src = page.locator("#page-image").get_attribute("src")
+    expect(page.get_by_role("button", name="Previous page")).to_be_disabled()
+    page.get_by_role("button", name="Next page").click()
+    expect(page.get_by_label("Page", exact=True)).to_have_value("1")  # the option's value is the page index
+    expect(page.locator("#page-caption")).to_contain_text("Page 2")
+    expect(page.locator("#page-image")).not_to_have_attribute("src", first_src)
+    assert samples.cer(SCAN_TEXT_2, page.locator("#page-text").inner_text()) <= MAX_CER
+    expect(page.get_by_role("button", name="Next page")).to_be_disabled()
+    shots.take(page, "viewer-page-2")
+
+    both = "\n".join([SCAN_TEXT, SCAN_TEXT_2])
     name, pdf = _download(page, "Download searchable PDF", shots)
     assert name == "scan.ocr.pdf" and pdf.startswith(b"%PDF-")
-    assert samples.cer(SCAN_TEXT, _pdf_text(pdf)) <= MAX_CER
+    assert samples.cer(both, _pdf_text(pdf)) <= MAX_CER
     name, text = _download(page, "Download text", shots)
-    assert name == "scan.txt" and samples.cer(SCAN_TEXT, text.decode()) <= MAX_CER
+    assert name == "scan.txt" and samples.cer(both, text.decode()) <= MAX_CER
     name, hocr = _download(page, "Download hOCR", shots)
-    assert name == "scan.hocr" and hocr.count(b"ocrx_word") >= len(SCAN_TEXT.split()) - 2
+    assert name == "scan.hocr" and hocr.count(b"ocrx_word") >= len(both.split()) - 4
 
     # keyboard: the toggle hides the word boxes and brings them back
     page.get_by_label("Word boxes").focus()
@@ -155,7 +170,16 @@ def test_upload_progress_viewer_and_downloads_without_a_key(services, session):
     expect(page.locator("#word-boxes")).to_be_hidden()
     page.keyboard.press("Space")
     expect(page.locator("#word-boxes")).to_be_visible()
-    assert any(url.endswith("/pages/1/image") for url in guard.seen)
+    assert any(url.endswith("/pages/2/image") for url in guard.seen)
+
+    # a file the service refuses says why, in its entry
+    page.get_by_label("Drop PDFs or images here, or choose files").set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"just some notes"}])
+    refused = page.locator("li.doc", has=page.locator(".doc-name", has_text="notes.txt"))
+    expect(refused.locator(".doc-status")).to_have_text("Failed")
+    expect(refused.locator(".doc-error")).to_contain_text("not a PDF or a supported image")
+    expect(page.locator("#announcer")).to_contain_text("notes.txt: failed")
+    shots.take(page, "refused")
 
 
 @pytest.mark.slow
