@@ -33,8 +33,8 @@ PNG_TEXT = samples.sample_text(42, lines=5)
 def services(tmp_path_factory):
     """Two embedded services over real HTTP: one without a key, one whose default tenant has API_KEY."""
     factory = ServiceFactory(tmp_path_factory.mktemp("browser"), None, None)
-    yield {"open": factory("embedded", name="ui-open"),
-           "keyed": factory("embedded", name="ui-keyed", API_KEY=API_KEY)}
+    yield {"open": factory("embedded", name="ui-open", OCR_WORKERS="1"),
+           "keyed": factory("embedded", name="ui-keyed", OCR_WORKERS="1", API_KEY=API_KEY)}
     factory.stop_all()
 
 
@@ -245,15 +245,18 @@ def test_docs_and_redoc_render_offline(services, session, which):
     assert any("/docs-assets/" in url for url in guard.seen)
 
 
-@pytest.mark.parametrize("kind", ["pdf", "png"])
+@pytest.mark.parametrize("kind", ["pdf", "pdf-rotate-90", "png"])
 def test_page_image_shows_the_words_where_their_boxes_say(services, kind):
-    """The picture and the word boxes share one frame: nearly all the ink of the page lies inside the
-    boxes, scaled by the page's width and height."""
+    """The picture and the word boxes share one frame (the page as displayed, /Rotate applied): nearly
+    all the ink of the page lies inside the boxes, scaled by the page's width and height."""
     import numpy as np
     from PIL import Image
 
     text = samples.sample_text(43, lines=4)
-    data = samples.scanned_pdf([text]) if kind == "pdf" else samples.png_page(text, dpi=200)
+    data = {"pdf": lambda: samples.scanned_pdf([text]),
+            "pdf-rotate-90": lambda: samples.set_rotation(samples.scanned_pdf([text]), 90),
+            "png": lambda: samples.png_page(text, dpi=200)}[kind]()
+    kind = kind.split("-")[0]
     with httpx.Client(base_url=services["open"].url, timeout=120) as client:
         submitted = client.post("/extract", files={"file": (f"boxes.{kind}", data)}, headers={"Prefer": "wait=150"})
         assert submitted.status_code == 200, submitted.text

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..orchestrator import Orchestrator, Status, Upload
 from ..pipeline import available_languages, document_text
+from ..runtime import limits_from
 from ..store.base import COMPLETED, FAILED
 from .errors import ApiError
 from .models import DOCUMENT_ID_PATTERN, ErrorResponse, HealthResponse, ResultResponse, StatusResponse, SubmitResponse
@@ -196,11 +197,13 @@ async def get_page_image(request: Request, document_id: str, page_number: Annota
     if status.status != COMPLETED:
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
 
+    limits = limits_from(request.app.state.runtime.settings)  # the same pixel cap as OCR: no bombs
+
     def render() -> bytes:
         from ..pipeline.preview import render_page_png
 
         with orchestrator.original(status) as original:
-            return render_page_png(original, page_number)
+            return render_page_png(original, page_number, limits)
 
     png = await run_in_threadpool(render)
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
