@@ -76,6 +76,16 @@ def _drop(page, selector: str, name: str, data: bytes, media_type: str) -> None:
     page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
+def _accessibility_violations(page) -> list[str]:
+    """axe-core's WCAG 2 A and AA rules on the page as it stands: one line per violated rule."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21aa"]},
+                                       "resultTypes": ["violations"]})
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
+            for v in results.response["violations"]]
+
+
 def _pdf_text(data: bytes) -> str:
     from pypdf import PdfReader
 
@@ -135,6 +145,7 @@ def test_upload_progress_viewer_and_downloads_without_a_key(services, session):
     expect(page.get_by_role("heading", name="OCR service")).to_be_visible()
     expect(page.get_by_label("Language")).to_have_value("eng")  # filled from GET /languages
     shots.take(page, "empty")
+    assert _accessibility_violations(page) == []
 
     # picked with the file chooser (the drop path is taken by the test with a key)
     scan = samples.scanned_pdf([SCAN_TEXT, SCAN_TEXT_2])
@@ -154,6 +165,7 @@ def test_upload_progress_viewer_and_downloads_without_a_key(services, session):
     assert samples.cer(SCAN_TEXT_2, page.locator("#page-text").inner_text()) <= MAX_CER
     expect(page.get_by_role("button", name="Next page")).to_be_disabled()
     shots.take(page, "viewer-page-2")
+    assert _accessibility_violations(page) == []
 
     both = "\n".join([SCAN_TEXT, SCAN_TEXT_2])
     name, pdf = _download(page, "Download searchable PDF", shots)
