@@ -323,7 +323,10 @@
         const response = await api(`result/${encodeURIComponent(entry.documentId)}?words=true`);
         entry.result = await response.json();
       } catch (error) {
-        setViewerMessage(error.message);
+        if (current === entry) {
+          $("page-text").textContent = "";
+          setViewerMessage(error.message);
+        }
         return;
       }
     }
