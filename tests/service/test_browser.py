@@ -304,3 +304,21 @@ def test_page_image_needs_the_key(services):
         assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
         assert client.get("/ui/").status_code == 200  # the page itself is open: it asks for the key
         assert client.get("/ui/app.js").status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["pdf", "png"])
+def test_page_image_refuses_pages_over_the_pixel_cap_before_decoding(tmp_path, kind):
+    from ocr_service.pipeline import DocumentError, Limits
+    from ocr_service.pipeline.preview import render_page_png
+
+    text = samples.sample_text(45, lines=2)
+    path = tmp_path / f"big.{kind}"
+    path.write_bytes(samples.scanned_pdf([text]) if kind == "pdf" else samples.png_page(text))
+    assert render_page_png(path, 1).startswith(b"\x89PNG")
+    with pytest.raises(DocumentError) as refused:
+        render_page_png(path, 1, Limits(max_page_pixels=1_000_000))  # the scan is 2550x3300
+    assert refused.value.code == "page_too_large" and refused.value.http_status == 422
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])  # cut off
+    with pytest.raises(DocumentError) as damaged:
+        render_page_png(path, 1)
+    assert damaged.value.code == "corrupt_document"
