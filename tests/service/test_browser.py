@@ -9,16 +9,16 @@ from __future__ import annotations
 import base64
 import io
 import re
+from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from tests.support import samples
 from tests.support.browser import NetworkGuard, PageProblems, Screenshots, launch
 from tests.support.servers import ServiceFactory
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the [test] extra")
-expect = playwright_api.expect
 expect.set_options(timeout=30_000)  # a bound for a page on two busy cores, not an expectation of speed
 
 API_KEY = "ui-test-key-7f3a9c"
@@ -40,7 +40,7 @@ def services(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         chromium = launch(playwright)
         yield chromium
         chromium.close()
@@ -135,7 +135,7 @@ def _download(page, label: str, shots: Screenshots) -> tuple[str, bytes]:
         page.get_by_role("button", name=label).click()
     download = download_info.value
     assert download.failure() is None
-    data = open(download.path(), "rb").read()
+    data = Path(download.path()).read_bytes()
     shots.keep(download.suggested_filename, data)
     return download.suggested_filename, data
 
