@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     allow_anonymous: bool = Field(
         False, description="Production backend: start, and serve calls without a key, while no API key exists.")
     open_paths: list[str] = Field(
-        ["/docs", "/redoc", "/openapi.json", "/ui"],
+        ["/docs", "/redoc", "/openapi.json", "/ui", "/docs-assets"],
         description="Paths served without an API key besides the health checks (a path opens what is under it).")
 
     backend: Backend | None = Field(

@@ -164,6 +164,15 @@ class Orchestrator:
     async def result_text(self, status: StatusView) -> str:
         return await self._in_thread(lambda: document_text(self.pages(status, words=False)))
 
+    async def render_page_image(self, status: StatusView, page_number: int) -> Path:
+        """A PNG of one page as displayed (for the web page's viewer), as a temporary file."""
+        def render() -> Path:
+            assert self._render is not None, "this orchestrator was built without a renderer"
+            with self.original(status) as original:
+                return self._render(original, status.document_id, [{"number": page_number}], "png")
+
+        return await self._in_thread(render)
+
     async def render_output(self, status: StatusView, format: str) -> Path:
         """The `format` output ("pdf": the original with an invisible text layer, "hocr") as a temporary
         file the caller streams and deletes."""

@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
+from ocr_service.domain import DocumentRecord, DocumentStatus
 from ocr_service.jobs.pool import PagePool
 from ocr_service.jobs.runner import DocumentRunner, RunnerConfig
 from ocr_service.pipeline import DocumentError, Limits, PageOptions, process_page
-from ocr_service.domain import DocumentRecord, DocumentStatus
 from ocr_service.store.local import LocalStore
 from tests.support import samples
 

@@ -27,7 +27,7 @@ from .conftest import MODES
 
 DEFAULT_KEY = "default-tenant-key-0123456789abcdef"
 OPEN_BY_DEFAULT = ("/health", "/health/live", "/health/ready", "/docs", "/docs/oauth2-redirect", "/redoc",
-                   "/openapi.json")
+                   "/openapi.json", "/ui", "/docs-assets")
 
 
 def create_key(service, tenant: str) -> str:

@@ -13,7 +13,7 @@ from .. import __version__
 from ..config import Settings
 from ..runtime import Runtime, build_runtime
 from .deps import ApiKeyGate
-from .docs import docs_router
+from .docs import docs_router, mount_static
 from .errors import install_error_handlers
 from .limits import UploadSizeLimit
 from .routes import health_router, router, upload_router
@@ -63,5 +63,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
     for part in (upload_router, router, health_router, docs_router):
         app.include_router(part)
+    mount_static(app)
     logging.getLogger("ocr_service").setLevel(settings.log_level.upper())
     return app

@@ -175,6 +175,29 @@ async def get_result(
     return JSONResponse(await orchestrator.result_json(status, words))
 
 
+@router.get(
+    "/result/{document_id}/pages/{page_number}/image", name="get_page_image",
+    response_class=Response,
+    responses={**_errors(404, 409, 422, 503),
+               202: {"model": StatusResponse, "description": "Not finished yet: the status body."},
+               200: {"content": {"image/png": {}},
+                     "description": "The page as displayed, at most 144 DPI and 2000 pixels on its longer side. "
+                                    "Word boxes from `GET /result/{id}?words=true` scale onto it by the page's "
+                                    "`width` and `height`."}},
+    summary="A picture of one page of a completed document (PNG), to show beside its text",
+)
+async def get_page_image(orchestrator: OrchestratorDep, tenant: TenantDep, document_id: str,
+                         page_number: Annotated[int, Path(ge=1)]):
+    status = await orchestrator.get_status(tenant, document_id)
+    if status.status == DocumentStatus.FAILED:
+        return JSONResponse(status.to_json(), status_code=409)
+    if status.status not in (DocumentStatus.COMPLETED, DocumentStatus.CANCELLED):
+        return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
+    output = await orchestrator.render_page_image(status, page_number)  # in a sandboxed child
+    return FileResponse(output, media_type="image/png", background=BackgroundTask(output.unlink, missing_ok=True),
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+
 @router.get("/documents", response_model=DocumentList, responses=_errors(422, 503),
             summary="Your tenant's documents, newest first, a page at a time")
 async def list_documents(

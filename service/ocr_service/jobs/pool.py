@@ -211,7 +211,7 @@ class Renderer:
     """Builds a completed document's searchable PDF or hOCR in a sandboxed child, into a temporary
     file the caller streams and deletes. A hostile original can crash or hang only that child."""
 
-    SUFFIXES = {"pdf": ".pdf", "hocr": ".html"}
+    SUFFIXES = {"pdf": ".pdf", "hocr": ".html", "png": ".png"}
     PER_PAGE_S = 1.0  # on top of the timeout: a long document legitimately takes longer (~0.2 s a page here)
 
     def __init__(self, limits: Limits, timeout_s: float = 120, processes: int = 2,

@@ -252,9 +252,14 @@ def render_searchable_pdf(original_path: Path, pages: list[dict], limits: Limits
 
 def write_output(original_path: Path, document_id: str, pages: list[dict], format: str, out_path: Path,
                  limits: Limits = DEFAULT_LIMITS) -> None:
-    """Write `format` ("pdf" or "hocr") of the document to `out_path`."""
+    """Write `format` of the document to `out_path`: "pdf" (searchable), "hocr", or "png" (a picture of
+    the one page in `pages`)."""
     if format == "pdf":
         write_searchable_pdf(Path(original_path), pages, Path(out_path), limits)
+    elif format == "png":
+        from .preview import render_page_png
+
+        Path(out_path).write_bytes(render_page_png(Path(original_path), pages[0]["number"], limits))
     elif format == "hocr":
         Path(out_path).write_text(render_hocr(document_id, pages), encoding="utf-8")
     else:
