@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import ctypes
 import re
 import unicodedata
 from dataclasses import dataclass, field
+
+
+@dataclass
+class FontRun:
+    """All the text a page shows in one font: fonts, not pages, are what map codes to Unicode well or
+    badly, so the verdict is per font and a page that mixes fonts keeps its good ones."""
+
+    chars: int = 0
+    map_errors: int = 0  # characters pdfium could only decode as their raw code (no Unicode map)
+    bad_chars: int = 0
+    text: list[str] = field(default_factory=list)
+    words: list[int] = field(default_factory=list)  # indices into TextLayer.words
 
 
 @dataclass
@@ -14,6 +27,7 @@ class TextLayer:
     chars: int = 0  # non-whitespace characters
     bad_chars: int = 0  # replacement, private-use, control characters: signs of a font without a Unicode map
     covered_area: float = 0.0  # area of the text's word boxes, in square points
+    fonts: dict = field(default_factory=dict)  # font key -> FontRun
 
 
 def to_display(box, cropbox, rotation: int):
@@ -59,10 +73,14 @@ def read_text_layer(page, textpage) -> TextLayer:
     current: list[str] = []
     box = None
     chars = bad = line = 0
+    fonts: dict[int, FontRun] = {}
+    font_key = current_font = None
 
     def flush():
         nonlocal current, box
         if current and box is not None:
+            run = fonts.setdefault(current_font, FontRun())
+            run.words.append(len(words))
             words.append(
                 {
                     "text": "".join(current),
@@ -78,12 +96,26 @@ def read_text_layer(page, textpage) -> TextLayer:
         ch = chr(code) if 0 < code < 0x110000 else "\ufffd"
         if ch.isspace():
             flush()
+            if current_font in fonts and fonts[current_font].text[-1:] != [" "]:
+                fonts[current_font].text.append(" ")
             if ch in "\r\n" and words and words[-1]["line"] == line:
                 line += 1
             continue
         chars += 1
+        obj = pdfium_c.FPDFText_GetTextObject(textpage, index)
+        # the font handle is one per font dictionary in the document: the key of its run
+        font_key = ctypes.cast(pdfium_c.FPDFTextObj_GetFont(obj), ctypes.c_void_p).value if obj else None
+        if font_key != current_font:
+            flush()
+            current_font = font_key
+        run = fonts.setdefault(font_key, FontRun())
+        run.chars += 1
+        run.text.append(ch)
+        if pdfium_c.FPDFText_HasUnicodeMapError(textpage, index) == 1:
+            run.map_errors += 1
         if _is_bad(ch):
             bad += 1
+            run.bad_chars += 1
         left, bottom, right, top = textpage.get_charbox(index)
         if right <= left and top <= bottom:  # generated character without geometry
             flush()
@@ -96,7 +128,7 @@ def read_text_layer(page, textpage) -> TextLayer:
         )
     flush()
     area = sum((w["bbox"][2] - w["bbox"][0]) * (w["bbox"][3] - w["bbox"][1]) for w in words)
-    return TextLayer(text=text, words=words, chars=chars, bad_chars=bad, covered_area=area)
+    return TextLayer(text=text, words=words, chars=chars, bad_chars=bad, covered_area=area, fonts=fonts)
 
 
 # Short function words of the common Latin-script languages: real prose always has some.
@@ -149,3 +181,93 @@ def judge(layer: TextLayer, uncovered_ink: float | None = None) -> tuple[bool, s
     if uncovered_ink is not None and uncovered_ink > 0.5:
         return False, "text layer covers only part of the page"
     return True, "text layer"
+
+
+# ---------------------------------------------------------------- per-font verification
+#
+# Three checks, cheapest first, each deciding only what it can decide reliably:
+# 1. pdfium's own word that it found no Unicode map (its code-as-character fallback) or characters no
+#    real text holds: the font has no usable mapping.
+# 2. What the decoded text looks like. A subset font whose codes were reassigned (33, 34, ... in order
+#    of first use) decodes to ASCII punctuation and digits ('"7+%-' for "Phone"), which prose never is;
+#    a long run of letters is judged by word shapes and function words.
+# 3. Only where 1 and 2 cannot tell (short runs, wrong ToUnicode tables that still give letters,
+#    ActualText): a cheap OCR of a sample of the run's own glyph boxes, compared with the decoded text.
+
+MAP_ERROR_SHARE = 0.1  # share of a font's characters without a Unicode map that condemns the font
+SYMBOL_SHARE = 0.35  # share of punctuation/symbols over which decoded text is not text (prose: < 0.1)
+PLAUSIBLE_LETTERS = 40  # letters a run needs before word shapes and function words can judge it
+SAMPLE_SIMILARITY = 0.7  # OCR of the glyphs vs the decoded text: real text 0.9-1.0, lies far below
+
+
+@dataclass
+class FontVerdict:
+    good: bool
+    reason: str
+    check: str  # "mapping" | "symbols" | "plausibility" | "ocr-sample": which check decided
+
+
+def _symbol_share(text: str) -> float:
+    visible = [c for c in text if not c.isspace()]
+    if not visible:
+        return 0.0
+    return sum(not c.isalnum() for c in visible) / len(visible)
+
+
+def verify_fonts(layer: TextLayer, sample_similarity) -> dict:
+    """A verdict per font of the page. `sample_similarity(word_indices)` OCRs those words' glyph boxes
+    and returns how closely the OCR matches the decoded text (0-1); it is called only when needed."""
+    verdicts = {}
+    for key, run in layer.fonts.items():
+        if not run.words:
+            continue
+        text = "".join(run.text)
+        if run.chars and (run.map_errors + run.bad_chars) / run.chars > MAP_ERROR_SHARE:
+            verdicts[key] = FontVerdict(False, "text layer has unmapped glyphs", "mapping")
+            continue
+        visible = sum(not c.isspace() for c in text)
+        if visible >= 4 and _symbol_share(text) > SYMBOL_SHARE:
+            verdicts[key] = FontVerdict(False, "text layer is not readable text (its font decodes to symbols)",
+                                        "symbols")
+            continue
+        letters = sum(c.isalpha() for c in text)
+        if letters >= PLAUSIBLE_LETTERS:
+            tokens, shaped, stop = plausibility(text)
+            if tokens >= 8 and (shaped < 0.6 or (stop < 0.02 and shaped < 0.8)):
+                verdicts[key] = FontVerdict(False, "text layer is not readable text", "plausibility")
+                continue
+            if shaped >= 0.8 and stop >= 0.05:
+                verdicts[key] = FontVerdict(True, "text layer", "plausibility")
+                continue
+        similarity = sample_similarity(run.words)
+        if similarity is None or similarity >= SAMPLE_SIMILARITY:
+            verdicts[key] = FontVerdict(True, "text layer", "ocr-sample")
+        else:
+            verdicts[key] = FontVerdict(False, "text layer does not match the page's glyphs", "ocr-sample")
+    return verdicts
+
+
+def sample_words(layer: TextLayer, indices: list[int], min_chars: int = 40, max_lines: int = 3) -> list[dict]:
+    """The words of a few whole lines of one font (the first lines holding its text), enough to compare."""
+    by_line: dict[int, list[dict]] = {}
+    for index in indices:
+        word = layer.words[index]
+        by_line.setdefault(word["line"], []).append(word)
+    picked, chars = [], 0
+    for line in sorted(by_line)[:max_lines]:
+        picked.extend(sorted(by_line[line], key=lambda w: w["bbox"][0]))
+        chars += sum(len(w["text"]) for w in by_line[line])
+        if chars >= min_chars:
+            break
+    return picked
+
+
+def similarity(expected: str, actual: str) -> float:
+    """How alike two texts are, ignoring case and whitespace (difflib's ratio, 0-1)."""
+    from difflib import SequenceMatcher
+
+    a = "".join(expected.lower().split())
+    b = "".join(actual.lower().split())
+    if not a:
+        return 1.0 if not b else 0.0
+    return SequenceMatcher(None, a, b, autojunk=False).ratio()
