@@ -113,13 +113,16 @@ class Orchestrator:
         self.result_cache_ttl_s = result_cache_ttl_s
 
     # -- submit --------------------------------------------------------------------------------
-    def submit(self, upload: Upload, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
+    def submit(self, upload: Upload, document_id: str | None, language: str, mode: str,
+               min_quality: str = "none") -> tuple[Status, bool]:
         """Accept a document. Returns its status and whether it was newly created.
         Raises DocumentError (bad input), Conflict, StoreUnavailable."""
         return self._submit(upload.sha256, document_id, language, mode,
-                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename)
+                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename,
+                            min_quality)
 
-    def submit_known(self, sha256: str, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
+    def submit_known(self, sha256: str, document_id: str | None, language: str, mode: str,
+                     min_quality: str = "none") -> tuple[Status, bool]:
         """Accept a document by the SHA-256 of bytes uploaded before with the same options: it shares
         that upload's result (or its computation, while running). Raises UnknownContent as well."""
         def follow(record: DocumentRecord) -> DocumentRecord:
@@ -134,12 +137,12 @@ class Orchestrator:
             self.store.create(record, None)
             return source
 
-        return self._submit(sha256, document_id, language, mode, follow, 0, None)
+        return self._submit(sha256, document_id, language, mode, follow, 0, None, min_quality)
 
     def _submit(self, sha256: str, document_id: str | None, language: str, mode: str,
                 accept: Callable[[DocumentRecord], DocumentRecord], size_bytes: int,
-                filename: str | None) -> tuple[Status, bool]:
-        options = PageOptions(language=language, mode=mode)
+                filename: str | None, min_quality: str = "none") -> tuple[Status, bool]:
+        options = PageOptions(language=language, mode=mode, min_quality=min_quality)
         validate_options(options)
         key = cache_key_for(sha256, options)
 

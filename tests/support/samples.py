@@ -824,3 +824,75 @@ def table_pdf(cells: list[list[str]], before: str = "", after: str = "", ruled: 
     pdf = _new_pdf()
     add_image_page(pdf, table_image(cells, before, after, ruled=ruled, seed=seed), LETTER)
     return _save(pdf)
+
+
+# ---------------------------------------------------------------- other languages (language=auto)
+
+_SENTENCES_FRA = (
+    "Le fournisseur doit livrer les marchandises à l'entrepôt dans un délai de trente jours.",
+    "Le paiement est dû à la réception de la facture, sauf accord écrit des deux parties.",
+    "Notre rapport trimestriel montre que le chiffre d'affaires a augmenté de douze pour cent.",
+    "Veuillez signer les deux exemplaires du contrat et nous en renvoyer un à notre bureau.",
+    "La réunion a été déplacée à jeudi matin parce que le projecteur de la salle est en panne.",
+    "Tous les employés doivent suivre la formation à la sécurité avant la fin du mois.",
+    "Le locataire est responsable des petites réparations, le propriétaire des dégâts structurels.",
+    "Nous vous remercions de votre patience pendant l'examen de votre demande.",
+    "La bibliothèque sera fermée les jours fériés et ouverte tard le premier vendredi.",
+    "Les frais d'expédition sont calculés selon le poids du colis et la distance parcourue.",
+    "Une copie du contrat signé a été envoyée au service juridique pour vérification.",
+    "Le comité a approuvé le budget après une longue discussion sur les frais de voyage.",
+)
+_SENTENCES_DEU = (
+    "Der Lieferant muss die Waren innerhalb von dreißig Tagen an das Lager liefern.",
+    "Die Zahlung ist bei Erhalt der Rechnung fällig, sofern beide Parteien nichts anderes vereinbaren.",
+    "Unser Quartalsbericht zeigt, dass der Umsatz um zwölf Prozent gestiegen ist.",
+    "Bitte unterschreiben Sie beide Exemplare des Vertrags und senden Sie eines an unser Büro zurück.",
+    "Die Besprechung wurde auf Donnerstag verschoben, weil der Beamer im Raum defekt ist.",
+    "Alle Mitarbeiter müssen die Sicherheitsschulung vor dem Ende des Monats abschließen.",
+    "Der Mieter ist für kleine Reparaturen zuständig, der Vermieter für Schäden am Gebäude.",
+    "Wir danken Ihnen für Ihre Geduld, während wir Ihren Antrag geprüft haben.",
+    "Die Bibliothek bleibt an Feiertagen geschlossen und ist am ersten Freitag länger geöffnet.",
+    "Die Versandkosten richten sich nach dem Gewicht des Pakets und der zurückgelegten Strecke.",
+    "Eine Kopie des unterschriebenen Vertrags wurde zur Prüfung an die Rechtsabteilung geschickt.",
+    "Der Ausschuss genehmigte den Haushalt nach einer langen Diskussion über Reisekosten.",
+)
+_SENTENCES_BY_LANGUAGE = {"eng": _SENTENCES, "fra": _SENTENCES_FRA, "deu": _SENTENCES_DEU}
+
+
+def sample_text_in(language: str, seed: int = 0, lines: int = 12, width: int = 60) -> str:
+    """Like sample_text, in English (eng), French (fra) or German (deu)."""
+    rng = random.Random(seed)
+    sentences = _SENTENCES_BY_LANGUAGE[language]
+    words: list[str] = []
+    while len(words) < lines * width // 4:
+        words.extend(rng.choice(sentences).split())
+    wrapped = textwrap.wrap(" ".join(words), width=width, break_long_words=False)
+    return "\n".join(wrapped[:lines])
+
+
+# ---------------------------------------------------------------- quality calibration
+
+CALIBRATION_CONDITIONS = ("clean", "light-noise", "heavy-noise", "blur-1", "blur-2", "blur-3", "wrong-language")
+
+
+def degraded_scan(text: str, condition: str, seed: int = 0):
+    """A 300 DPI scan of `text` under one of CALIBRATION_CONDITIONS (wrong-language is a clean scan:
+    the caller reads it in the wrong language). Returns the greyscale image."""
+    import numpy as np
+    from PIL import Image
+
+    if condition in ("clean", "wrong-language"):
+        return text_image(text, noise=False, seed=seed)
+    if condition == "light-noise":
+        return text_image(text, seed=seed)
+    if condition.startswith("blur-"):
+        return text_image(text, blur=float(condition.split("-")[1]), seed=seed)
+    if condition == "heavy-noise":
+        rng = np.random.default_rng(seed)
+        array = np.asarray(text_image(text, noise=False, seed=seed), dtype=np.float32)
+        array = array * 0.8 + 30 + rng.normal(0, 50, array.shape)
+        specks = rng.random(array.shape)
+        array[specks < 0.004] = 0
+        array[specks > 0.996] = 255
+        return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L")
+    raise ValueError(f"unknown condition {condition!r}")

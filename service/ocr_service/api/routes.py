@@ -14,12 +14,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..orchestrator import Orchestrator, Status, Upload
-from ..pipeline import available_languages, document_text
+from ..pipeline import available_languages, document_quality, document_text, language_detection
 from ..store.base import COMPLETED, FAILED
 from .errors import ApiError
 from .models import DOCUMENT_ID_PATTERN, ErrorResponse, HealthResponse, ResultResponse, StatusResponse, SubmitResponse
 
 router = APIRouter()
+LOW_QUALITY = "low_quality"
 T = TypeVar("T")
 CHUNK = 1024 * 1024
 QUICK_RESULT_PAGES = 20  # results up to this many pages may be answered on the event loop
@@ -88,10 +89,17 @@ async def extract(
                     "with different bytes it is a 409.")] = None,
     language: Annotated[str, Form(
         pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
-        description="Tesseract language codes joined by `+`, e.g. `eng+fra`. See GET /languages.")] = "eng",
+        description="Tesseract language codes joined by `+`, e.g. `eng+fra`, or `auto`: each page's language "
+                    "is detected (script by Tesseract's OSD, language by lingua) among those GET /languages "
+                    "lists as detectable, and the page read in it.")] = "eng",
     mode: Annotated[Literal["auto", "ocr", "text"], Form(
         description="`auto`: use a page's text layer when it is real text, else OCR; `ocr`: always OCR; "
                     "`text`: never OCR.")] = "auto",
+    min_quality: Annotated[Literal["none", "flag", "fail"], Form(
+        description="What a page read poorly (its `quality.verdict` is `poor`) does: `none` (default) and "
+                    "`flag` complete the document with each page's verdict and the document's worst page in "
+                    "the result; `fail` ends the document `failed` with code `low_quality` naming the poor "
+                    "pages, its results still readable at GET /result.")] = "none",
     prefer: Annotated[str | None, Header(
         description="`wait=N` (RFC 7240): answer `200` with the result, as `GET /result` would, if the document "
                     "is completed within N seconds (at most `MAX_WAIT_S`); otherwise the usual `202`.")] = None,
@@ -105,10 +113,10 @@ async def extract(
 
     def accept() -> tuple[Status, bool]:
         if sha256 is not None:
-            return orchestrator.submit_known(sha256.lower(), document_id, language, mode)
+            return orchestrator.submit_known(sha256.lower(), document_id, language, mode, min_quality)
         upload = _receive(request, file)
         try:
-            return orchestrator.submit(upload, document_id, language, mode)
+            return orchestrator.submit(upload, document_id, language, mode, min_quality)
         finally:
             upload.discard()
 
@@ -170,6 +178,8 @@ async def get_result(
 ):
     orchestrator = _orchestrator(request)
     status = await _read(request, lambda: orchestrator.status(document_id))
+    if status.status == FAILED and (status.error or {}).get("code") == LOW_QUALITY:
+        return await _result(request, status, format, words)  # read, only not well enough: still readable
     if status.status == FAILED:
         return JSONResponse(status.to_json(), status_code=409)
     if status.status != COMPLETED:
@@ -197,7 +207,8 @@ async def _result(request: Request, status: Status, format: str, words: bool) ->
             return Response(pdf, media_type="application/pdf",
                             headers={"Content-Disposition": f'attachment; filename="{document_id}.pdf"'})
         # The stored pages are already in the documented shape; JSONResponse skips a second validation.
-        return JSONResponse({**status.to_json(), "text": document_text(pages), "pages": pages})
+        return JSONResponse({**status.to_json(), "text": document_text(pages), "quality": document_quality(pages),
+                             "pages": pages})
 
     # Rendering, and decoding a long document's pages, take a while: a thread, never the event loop.
     if format in ("hocr", "pdf") or status.pages_total > QUICK_RESULT_PAGES:
@@ -205,9 +216,9 @@ async def _result(request: Request, status: Status, format: str, words: bool) ->
     return await _read(request, answer)
 
 
-@router.get("/languages", summary="Installed OCR languages")
-def languages() -> dict[str, list[str]]:
-    return {"languages": available_languages()}
+@router.get("/languages", summary="Installed OCR languages, and those `language=auto` can detect")
+def languages() -> dict:
+    return {"languages": available_languages(), "auto": language_detection()}
 
 
 @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}},

@@ -101,6 +101,16 @@ class DocumentRunner:
                 self.store.save_page(document_id, page)
                 if time.monotonic() - started > self.config.job_timeout_s:
                     raise JobTimeout(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
+        if page_options.min_quality == "fail":
+            poor = sorted(p["number"] for p in self.store.pages(document_id)
+                          if (p.get("quality") or {}).get("verdict") == "poor")
+            if poor:  # its pages stay stored: GET /result still serves them
+                shown = ", ".join(map(str, poor))
+                self.store.finish(document_id, self.owner, FAILED, {
+                    "code": "low_quality",
+                    "message": f"Page(s) {shown} were read with low confidence (min_quality=fail); the "
+                               "result is still readable at GET /result, with each page's quality verdict."})
+                return
         self.store.finish(document_id, self.owner, COMPLETED)
 
     def _fail(self, document_id: str, cache_key: str, code: str, message: str) -> None:
