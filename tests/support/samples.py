@@ -872,12 +872,15 @@ def sample_text_in(language: str, seed: int = 0, lines: int = 12, width: int = 6
 
 # ---------------------------------------------------------------- quality calibration
 
-CALIBRATION_CONDITIONS = ("clean", "light-noise", "heavy-noise", "blur-1", "blur-2", "blur-3", "wrong-language")
+CALIBRATION_CONDITIONS = (
+    "clean", "light-noise", "noise-100", "noise-150", "blur-3", "blur-4", "blur-4.5", "blur-6", "wrong-language"
+)
 
 
 def degraded_scan(text: str, condition: str, seed: int = 0):
     """A 300 DPI scan of `text` under one of CALIBRATION_CONDITIONS (wrong-language is a clean scan:
-    the caller reads it in the wrong language). Returns the greyscale image."""
+    the caller reads it in the wrong language; noise-N is grain of standard deviation N grey levels
+    around the letters, blur-N a Gaussian blur of N pixels). Returns the greyscale image."""
     import numpy as np
     from PIL import Image
 
@@ -887,12 +890,32 @@ def degraded_scan(text: str, condition: str, seed: int = 0):
         return text_image(text, seed=seed)
     if condition.startswith("blur-"):
         return text_image(text, blur=float(condition.split("-")[1]), seed=seed)
-    if condition == "heavy-noise":
+    if condition.startswith("noise-"):
+        # strong grain on and around the letters (a poor photocopy), flat paper elsewhere: noise spread
+        # over the whole page would only measure how long Tesseract takes to give up on it
         rng = np.random.default_rng(seed)
-        array = np.asarray(text_image(text, noise=False, seed=seed), dtype=np.float32)
-        array = array * 0.8 + 30 + rng.normal(0, 50, array.shape)
-        specks = rng.random(array.shape)
-        array[specks < 0.004] = 0
-        array[specks > 0.996] = 255
+        image = text_image(text, noise=False, seed=seed)
+        coarse = image.reduce(8).point(lambda v: 255 if v < 250 else 0)
+        near_ink = np.asarray(coarse.resize(image.size, Image.NEAREST)) > 0
+        array = np.asarray(image, dtype=np.float32) * 0.75 + 40
+        array = np.where(near_ink, array + rng.normal(0, float(condition.split("-")[1]), array.shape), array)
         return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L")
     raise ValueError(f"unknown condition {condition!r}")
+
+
+FONT_CASE_LINES = ["Phone", "The supplier shall deliver the goods to the warehouse", "Invoice 4821 is due on receipt"]
+FONT_CASE_LABELS = ["Contact:", "Terms:", "Payment:"]
+
+
+def write_font_cases(folder) -> None:
+    """The files in tests/data/fonts: one per FONT_CASE_KINDS (its text FONT_CASE_LINES, with
+    FONT_CASE_LABELS on mixed-fonts) and a one-word form page per unmapped kind."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in FONT_CASE_KINDS:
+        labels = FONT_CASE_LABELS if kind == "mixed-fonts" else None
+        (folder / f"{kind}.pdf").write_bytes(font_case_pdf(FONT_CASE_LINES, kind, labels=labels))
+    for kind in ("truetype-no-tounicode", "wrong-tounicode"):
+        (folder / f"{kind}-short.pdf").write_bytes(font_case_pdf(["Phone"], kind))

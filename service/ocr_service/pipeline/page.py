@@ -61,7 +61,7 @@ def process_page(
 
 def _result(
     number, text, source, confidence, width, height, words, dpi, reason, rotation=0, skew=0.0, units="pt",
-    lang=None, lang_confidence=None, page_tables=None,
+    lang=None, lang_confidence=None, page_tables=None, lines_seen=False,
 ) -> dict:
     return {
         "number": number,
@@ -78,7 +78,7 @@ def _result(
         "words": words,  # {"text", "bbox": [x0, y0, x1, y1] top-left origin, page units, "confidence"}
         "language": lang,  # the OCR language(s) the page was read with; detected with language=auto
         "language_confidence": lang_confidence,  # 0-1 when detected, else None
-        "quality": page_quality(source, words),  # {"verdict": good|poor, "reason", ...}
+        "quality": page_quality(source, words, lines_seen),  # {"verdict": good|poor, "reason", ...}
         "tables": page_tables or [],  # ruled tables: {"bbox", "rows": [[cell text]], "cells": [[bbox]]}
     }
 
@@ -99,6 +99,7 @@ class _Read:
     language: str
     language_confidence: float | None = None
     tables: list[dict] = field(default_factory=list)  # bbox/cells in the OCR'd image's pixels likewise
+    lines_seen: bool = False  # the layout analysis found rows of ink shaped like text lines
 
 
 def _ocr_image(
@@ -140,6 +141,7 @@ def _ocr_image(
         table["bbox"] = to_page(table["bbox"])
         table["cells"] = [[to_page(box) for box in row] for row in table["cells"]]
     read.skew = round(read.skew, 2)
+    read.lines_seen = probe.line_height is not None
     return read, rotation
 
 
@@ -328,10 +330,10 @@ def _process_pdf_page(path: Path, page_number: int, options: PageOptions, limits
             text = "\n".join(" ".join(w["text"] for w in line) for line in _grouped(words))
             return _result(page_number, text, "mixed", read.confidence, width, height, words, read.dpi, reason,
                            rotation, read.skew, lang=read.language, lang_confidence=read.language_confidence,
-                           page_tables=read.tables)
+                           page_tables=read.tables, lines_seen=read.lines_seen)
         return _result(page_number, read.text, "ocr", read.confidence, width, height, read.words, read.dpi, reason,
                        rotation, read.skew, lang=read.language, lang_confidence=read.language_confidence,
-                       page_tables=read.tables)
+                       page_tables=read.tables, lines_seen=read.lines_seen)
     finally:
         if textpage is not None:
             textpage.close()
@@ -421,7 +423,7 @@ def _process_image_page(path: Path, page_number: int, options: PageOptions, limi
     read, rotation = _ocr_image(image, 1.0, base_dpi, (0.0, 0.0), options, limits, started)
     return _result(page_number, read.text, "ocr", read.confidence, width, height, read.words, read.dpi, "image",
                    rotation, read.skew, "px", lang=read.language, lang_confidence=read.language_confidence,
-                   page_tables=read.tables)
+                   page_tables=read.tables, lines_seen=read.lines_seen)
 
 
 def document_text(pages: list[dict]) -> str:

@@ -14,13 +14,18 @@ MAX_LOW_SHARE = 0.15  # a page with a larger share of low-confidence words is po
 LEVELS = ("none", "flag", "fail")
 
 
-def page_quality(source: str, words: list[dict]) -> dict:
-    """{"verdict": "good"|"poor", "reason", "mean_confidence", "low_confidence_share"} of one page."""
+def page_quality(source: str, words: list[dict], lines_seen: bool = False) -> dict:
+    """{"verdict": "good"|"poor", "reason", "mean_confidence", "low_confidence_share"} of one page.
+    `lines_seen`: the page image has rows of ink shaped like text lines (then no words at all is a
+    failure to read, not an empty page)."""
     scored = [w["confidence"] for w in words if w.get("confidence") is not None]
     if source in ("text-layer", "none"):
         reason = "text layer" if source == "text-layer" else "not read (mode=text)"
         return {"verdict": "good", "reason": reason, "mean_confidence": None, "low_confidence_share": None}
     if not scored:
+        if lines_seen:
+            return {"verdict": "poor", "reason": "the page shows lines of text but no word could be read",
+                    "mean_confidence": None, "low_confidence_share": None}
         return {"verdict": "good", "reason": "no text on the page", "mean_confidence": None,
                 "low_confidence_share": None}
     mean = sum(scored) / len(scored)
