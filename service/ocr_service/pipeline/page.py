@@ -210,6 +210,8 @@ def _read_tables(prepared, found, lang, dpi, limits, started, words) -> list[dic
         for r, c, box in table.cells():
             boxes[r][c] = list(box)
             crop, (ox, oy) = tables.cell_image(prepared, box)
+            if crop is None:
+                continue
             rec = _recognize(crop, lang, dpi, limits, started, block=True)
             rows[r][c] = " ".join(rec.text.split())
             for word in rec.words:
