@@ -61,7 +61,7 @@ def process_page(
 
 def _result(
     number, text, source, confidence, width, height, words, dpi, reason, rotation=0, skew=0.0, units="pt",
-    lang=None, lang_confidence=None, page_tables=None, lines_seen=False,
+    lang=None, lang_confidence=None, page_tables=None, lines_seen=0,
 ) -> dict:
     return {
         "number": number,
@@ -99,7 +99,7 @@ class _Read:
     language: str
     language_confidence: float | None = None
     tables: list[dict] = field(default_factory=list)  # bbox/cells in the OCR'd image's pixels likewise
-    lines_seen: bool = False  # the layout analysis found rows of ink shaped like text lines
+    lines_seen: int = 0  # rows of ink shaped like text lines the layout analysis found
 
 
 def _ocr_image(
@@ -141,7 +141,7 @@ def _ocr_image(
         table["bbox"] = to_page(table["bbox"])
         table["cells"] = [[to_page(box) for box in row] for row in table["cells"]]
     read.skew = round(read.skew, 2)
-    read.lines_seen = probe.line_height is not None
+    read.lines_seen = probe.lines if probe.line_height is not None else 0
     return read, rotation
 
 

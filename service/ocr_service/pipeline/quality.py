@@ -9,15 +9,18 @@ blur, heavy noise and a page read in the wrong language fall clearly below on on
 from __future__ import annotations
 
 LOW_WORD_CONFIDENCE = 60.0  # a word Tesseract is less sure of than this is probably misread
-MIN_MEAN_CONFIDENCE = 80.0  # a page whose mean word confidence is below this is poor
-MAX_LOW_SHARE = 0.15  # a page with a larger share of low-confidence words is poor
+MIN_MEAN_CONFIDENCE = 85.0  # a page whose mean word confidence is below this is poor
+MAX_LOW_SHARE = 0.10  # a page with a larger share of low-confidence words is poor
+# Tesseract drops lines it cannot segment (heavy blur) and is confident about the rest, so confidences
+# alone miss a page read only in part: compare the text lines read with the rows of ink seen.
+MIN_LINES_READ = 0.6
 LEVELS = ("none", "flag", "fail")
 
 
-def page_quality(source: str, words: list[dict], lines_seen: bool = False) -> dict:
+def page_quality(source: str, words: list[dict], lines_seen: int = 0) -> dict:
     """{"verdict": "good"|"poor", "reason", "mean_confidence", "low_confidence_share"} of one page.
-    `lines_seen`: the page image has rows of ink shaped like text lines (then no words at all is a
-    failure to read, not an empty page)."""
+    `lines_seen`: rows of ink shaped like text lines on the page image (0: none or not measured); no
+    word at all, or far fewer lines read, is then a failure to read, not an empty page."""
     scored = [w["confidence"] for w in words if w.get("confidence") is not None]
     if source in ("text-layer", "none"):
         reason = "text layer" if source == "text-layer" else "not read (mode=text)"
@@ -34,6 +37,10 @@ def page_quality(source: str, words: list[dict], lines_seen: bool = False) -> di
     if mean < MIN_MEAN_CONFIDENCE:
         return {"verdict": "poor", "reason": f"mean word confidence {mean:.0f} is below {MIN_MEAN_CONFIDENCE:.0f}",
                 **result}
+    lines_read = len({w.get("line") for w in words if w.get("confidence") is not None})
+    if lines_seen >= 3 and lines_read < MIN_LINES_READ * lines_seen:
+        return {"verdict": "poor", "reason": f"only {lines_read} of the {lines_seen} text lines on the page "
+                                             "could be read", **result}
     if low > MAX_LOW_SHARE:
         return {"verdict": "poor", "reason": f"{low:.0%} of the words were read with a confidence below "
                                              f"{LOW_WORD_CONFIDENCE:.0f} (at most {MAX_LOW_SHARE:.0%} allowed)",
