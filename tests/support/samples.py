@@ -873,7 +873,8 @@ def sample_text_in(language: str, seed: int = 0, lines: int = 12, width: int = 6
 # ---------------------------------------------------------------- quality calibration
 
 CALIBRATION_CONDITIONS = (
-    "clean", "light-noise", "noise-100", "noise-150", "blur-3", "blur-4", "blur-4.5", "blur-6", "wrong-language"
+    "clean", "light-noise", "noise-75", "noise-100", "noise-150",
+    "blur-3", "blur-4", "blur-4.5", "blur-6", "wrong-language",
 )
 
 
