@@ -34,7 +34,7 @@ from .store.base import (
 log = logging.getLogger(__name__)
 
 # Bump when the pipeline's output changes, so old cached results are not served for new uploads.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 MAX_CACHED_RESULT_BYTES = 8 * 1024 * 1024
 
 
