@@ -124,7 +124,7 @@ def font_rows() -> list[dict]:
     """Each kind of lying text layer: CER of the text layer as pdfium decodes it and of the service."""
     import pypdfium2 as pdfium
 
-    text = samples.sample_text(seed=40, lines=FONT_LINES)
+    text = samples.sample_text(seed=40, lines=FONT_LINES, width=45)  # labelled values still fit the page
     labels = [f"Field {i + 1}:" for i in range(FONT_LINES)]
     rows = []
     for kind in samples.FONT_CASE_KINDS:
