@@ -204,6 +204,7 @@ MAP_ERROR_SHARE = 0.1  # share of a font's characters without a Unicode map that
 SYMBOL_SHARE = 0.35  # share of punctuation/symbols over which decoded text is not text (prose: < 0.1)
 PLAUSIBLE_LETTERS = 40  # letters a run needs before word shapes and function words can judge it
 SAMPLE_SIMILARITY = 0.7  # OCR of the glyphs vs the decoded text: real text 0.9-1.0, lies far below
+MAX_SAMPLES = 6  # glyph samples OCR'd per page; past that the fonts left take the sampled ones' verdict
 
 
 @dataclass
@@ -224,6 +225,7 @@ def verify_fonts(layer: TextLayer, sample_similarity) -> dict:
     """A verdict per font of the page. `sample_similarity(word_indices)` OCRs those words' glyph boxes
     and returns how closely the OCR matches the decoded text (0-1); it is called only when needed."""
     verdicts = {}
+    sampled: list[bool] = []
     for key, run in layer.fonts.items():
         if not run.words:
             continue
@@ -250,11 +252,16 @@ def verify_fonts(layer: TextLayer, sample_similarity) -> dict:
             if shaped >= 0.8 and stop >= 0.05:
                 verdicts[key] = FontVerdict(True, "text layer", "plausibility")
                 continue
+        if len(sampled) >= MAX_SAMPLES:  # a page of many small fonts: OCR'ing each would cost more than the page
+            good = all(sampled)
+            verdicts[key] = FontVerdict(good, "text layer" if good else "text layer does not match the page's glyphs",
+                                        "ocr-sample")
+            continue
         similarity = sample_similarity(run.words)
-        if similarity is None or similarity >= SAMPLE_SIMILARITY:
-            verdicts[key] = FontVerdict(True, "text layer", "ocr-sample")
-        else:
-            verdicts[key] = FontVerdict(False, "text layer does not match the page's glyphs", "ocr-sample")
+        good = similarity is None or similarity >= SAMPLE_SIMILARITY
+        sampled.append(good)
+        verdicts[key] = FontVerdict(good, "text layer" if good else "text layer does not match the page's glyphs",
+                                    "ocr-sample")
     return verdicts
 
 
