@@ -58,8 +58,9 @@ class Table(BaseModel):
 
 class DocumentQuality(BaseModel):
     verdict: Literal["good", "poor"] = Field(description="The worst page's verdict.")
-    worst_page: int | None
-    poor_pages: list[int]
+    worst_page: int | None = Field(description="The page read worst (a poor one first, then the lowest mean "
+                                                "confidence); None without OCR'd pages.")
+    poor_pages: list[int] = Field(description="Every page whose verdict is `poor`.")
 
 
 class PageResult(BaseModel):
@@ -75,7 +76,7 @@ class PageResult(BaseModel):
     language: str | None = Field(None, description="The OCR language(s) the page was read in (detected with "
                                                    "`language=auto`).")
     language_confidence: float | None = Field(None, description="0-1, how sure the detection was (auto only).")
-    quality: PageQuality | None = None
+    quality: PageQuality | None = Field(None, description="Whether the page was read well enough to trust.")
     tables: list[Table] = Field(default_factory=list, description="Ruled tables found on the page (OCR only).")
     words: list[Word] | None = Field(None, description="Present with `?words=true`.")
 
@@ -85,7 +86,7 @@ class ResultResponse(BaseModel):
     status: Literal["completed", "failed"] = Field(
         description="`failed` only for a document that min_quality=fail stopped (`error.code` `low_quality`).")
     text: str = Field(description="The whole document's text, pages separated by a form feed.")
-    quality: DocumentQuality | None = None
+    quality: DocumentQuality | None = Field(None, description="The document's verdict: its worst page's.")
     pages: list[PageResult]
     pages_total: int
     created_at: str
