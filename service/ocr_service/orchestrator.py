@@ -44,7 +44,7 @@ from .domain import (
     utcnow,
 )
 from .jobs.base import JobQueue
-from .pipeline import DocumentInfo, PageOptions, document_text, validate_options
+from .pipeline import DocumentInfo, PageOptions, document_quality, document_text, validate_options
 from .store.base import Cache, DocumentStore
 from .store.lifecycle import delete_document, result_cache_key
 
@@ -54,7 +54,7 @@ T = TypeVar("T")
 Render = Callable[[Path | None, str, list[dict[str, Any]], str], Path]
 
 # Bump when the pipeline's output changes, so old cached results are not served for new uploads.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 MAX_CACHED_RESULT_BYTES = 8 * 1024 * 1024
 QUICK_RESULT_PAGES = 20  # results up to this many pages may be assembled on the event loop
 
@@ -112,13 +112,15 @@ class Orchestrator:
         return await self._read(lambda: self.access.tenant_of(presented))
 
     async def accept(self, tenant: str, upload: Upload, document_id: str | None, language: str,
-                     mode: str) -> tuple[StatusView, bool]:
+                     mode: str, min_quality: str = "none") -> tuple[StatusView, bool]:
         """Accept an upload (inspection and durable writes: never on the event loop)."""
-        return await self._in_thread(lambda: self.submit(tenant, upload, document_id, language, mode))
+        return await self._in_thread(
+            lambda: self.submit(tenant, upload, document_id, language, mode, min_quality))
 
     async def accept_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
-                           mode: str) -> tuple[StatusView, bool]:
-        return await self._in_thread(lambda: self.submit_known(tenant, sha256, document_id, language, mode))
+                           mode: str, min_quality: str = "none") -> tuple[StatusView, bool]:
+        return await self._in_thread(
+            lambda: self.submit_known(tenant, sha256, document_id, language, mode, min_quality))
 
     async def get_status(self, tenant: str, document_id: str) -> StatusView:
         return await self._read(lambda: self.status(tenant, document_id))
@@ -157,7 +159,8 @@ class Orchestrator:
         """A completed document's result body: its status, whole text and pages."""
         def build() -> dict[str, Any]:
             pages = self.pages(status, words=words)
-            return {**status.to_json(), "text": document_text(pages), "pages": pages}
+            return {**status.to_json(), "text": document_text(pages), "quality": document_quality(pages),
+                    "pages": pages}
 
         return await (self._read(build) if status.pages_total <= QUICK_RESULT_PAGES else self._in_thread(build))
 
@@ -194,14 +197,15 @@ class Orchestrator:
 
     # -- the work itself (synchronous: runs where the methods above put it) -----------------------
     def submit(self, tenant: str, upload: Upload, document_id: str | None, language: str,
-               mode: str) -> tuple[StatusView, bool]:
+               mode: str, min_quality: str = "none") -> tuple[StatusView, bool]:
         """Accept a document. Returns its status and whether it was newly created.
         Raises DocumentError (bad input), Conflict, StoreUnavailable."""
         return self._submit(tenant, upload.sha256, document_id, language, mode,
-                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename)
+                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename,
+                            min_quality)
 
     def submit_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
-                     mode: str) -> tuple[StatusView, bool]:
+                     mode: str, min_quality: str = "none") -> tuple[StatusView, bool]:
         """Accept a document by the SHA-256 of bytes the tenant uploaded before with the same options: it
         shares that upload's result (or its computation, while running). Raises UnknownContent as well."""
         def follow(record: DocumentRecord) -> DocumentRecord:
@@ -217,12 +221,12 @@ class Orchestrator:
             self.store.create(record, None)
             return source
 
-        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None)
+        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None, min_quality)
 
     def _submit(self, tenant: str, sha256: str, document_id: str | None, language: str, mode: str,
                 accept: Callable[[DocumentRecord], DocumentRecord], size_bytes: int,
-                filename: str | None) -> tuple[StatusView, bool]:
-        options = PageOptions(language=language, mode=mode)
+                filename: str | None, min_quality: str = "none") -> tuple[StatusView, bool]:
+        options = PageOptions(language=language, mode=mode, min_quality=min_quality)
         validate_options(options)
         cache_key = cache_key_for(tenant, sha256, options)
 

@@ -586,3 +586,410 @@ def glyph_over_image_pdf(pixels: tuple[int, int], text: str = "x") -> bytes:
     page.gen_content()
     page.close()
     return _save(pdf)
+
+
+# ---------------------------------------------------------------- text layers that lie (hand-written PDFs)
+#
+# Office exports and form tools write fonts whose codes are not Unicode: a TrueType subset whose codes
+# run 33, 34, 35... in order of first use and no ToUnicode (extractors read '"7+%-' for "Phone"), a
+# symbolic TrueType reached through its (3,0) cmap, a Type3 font drawn with paths, a ToUnicode that
+# points at wrong letters, and /ActualText spans (honest or not). These are built here object by object
+# so each file holds exactly the construct under test; the glyphs are DejaVu Sans outlines.
+
+FONT_CASE_KINDS = (
+    "truetype-no-tounicode",  # simple TrueType, WinAnsi codes reassigned, no ToUnicode
+    "symbolic-30",  # symbolic TrueType, (3,0) cmap at 0xF000 + code, no Encoding, no ToUnicode
+    "type3",  # Type3 glyphs drawn as paths, names /g33... with no meaning, no ToUnicode
+    "wrong-tounicode",  # the TrueType subset with a ToUnicode that maps every letter 13 places on
+    "actualtext-honest",  # unmapped TrueType inside /Span /ActualText spans giving the right text
+    "actualtext-lying",  # a well-mapped font inside /ActualText spans that say something else
+    "mixed-fonts",  # a form: labels in Helvetica (real text), values in the unmapped TrueType
+    "good-truetype",  # control: the TrueType subset with a correct ToUnicode
+)
+
+
+def _pdf_string(text: str) -> bytes:
+    """A PDF text string as UTF-16BE hex with its byte-order mark."""
+    return b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
+
+
+class _RawPdf:
+    """Just enough of a PDF writer: numbered objects, one page per call, a classic xref table."""
+
+    def __init__(self):
+        self.objects: list[bytes | None] = []
+
+    def reserve(self) -> int:
+        self.objects.append(None)
+        return len(self.objects)
+
+    def add(self, body: bytes, number: int | None = None) -> int:
+        if number is None:
+            number = self.reserve()
+        self.objects[number - 1] = body
+        return number
+
+    def stream(self, data: bytes, extra: bytes = b"") -> int:
+        import zlib
+
+        packed = zlib.compress(data)
+        return self.add(b"<< /Length %d /Filter /FlateDecode %s >>\nstream\n" % (len(packed), extra) + packed
+                        + b"\nendstream")
+
+    def output(self, pages: list[int], pages_number: int) -> bytes:
+        kids = b" ".join(b"%d 0 R" % p for p in pages)
+        self.add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, len(pages)), pages_number)
+        catalog = self.add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_number)
+        out = io.BytesIO()
+        out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        offsets = []
+        for index, body in enumerate(self.objects, start=1):
+            offsets.append(out.tell())
+            out.write(b"%d 0 obj\n" % index + body + b"\nendobj\n")
+        xref = out.tell()
+        out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(self.objects) + 1))
+        for offset in offsets:
+            out.write(b"%010d 00000 n \n" % offset)
+        out.write(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n"
+                  % (len(self.objects) + 1, catalog, xref))
+        return out.getvalue()
+
+
+class _SubsetFont:
+    """DejaVu Sans glyphs for the characters of `text`, given codes 33, 34, ... in order of first use
+    (space keeps 32), as subsetting producers do."""
+
+    def __init__(self, text: str):
+        from fontTools.ttLib import TTFont
+
+        self.font = TTFont(DEJAVU_PATH)
+        cmap = self.font.getBestCmap()
+        self.codes: dict[str, int] = {" ": 32}
+        for ch in text:
+            if ch not in self.codes and not ch.isspace() and ord(ch) in cmap:
+                self.codes[ch] = 33 + len(self.codes) - 1
+        if max(self.codes.values()) > 255:
+            raise ValueError("too many distinct characters for a simple font")
+        self.glyphs = {code: cmap[ord(ch)] for ch, code in self.codes.items()}
+        self.upem = self.font["head"].unitsPerEm
+        self.first, self.last = 32, max(self.codes.values())
+
+    def encode(self, line: str) -> bytes:
+        return b"<" + bytes(self.codes[c] for c in line if c in self.codes).hex().upper().encode() + b">"
+
+    def widths(self) -> bytes:
+        hmtx = self.font["hmtx"]
+        values = []
+        for code in range(self.first, self.last + 1):
+            glyph = self.glyphs.get(code)
+            values.append(round(hmtx[glyph][0] * 1000 / self.upem) if glyph else 0)
+        return b"[" + b" ".join(b"%d" % v for v in values) + b"]"
+
+    def truetype_program(self, symbolic: bool) -> bytes:
+        """The subset font whose cmap maps the codes to the glyphs: (3,1) at the WinAnsi character of
+        each code, or (3,0) at 0xF000 + code for a symbolic font."""
+        from fontTools import subset
+        from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
+
+        options = subset.Options()
+        options.notdef_outline = True
+        options.name_IDs = ["*"]
+        options.glyph_names = True
+        options.drop_tables += ["FFTM"]  # FontForge's timestamps: nothing to subset, and it says so
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(unicodes=[ord(c) for c in self.codes])
+        from fontTools.ttLib import TTFont
+
+        copy = TTFont(DEJAVU_PATH)
+        subsetter.subset(copy)
+        table = CmapSubtable.newSubtable(4)
+        table.platformID, table.platEncID, table.language = 3, (0 if symbolic else 1), 0
+        table.cmap = {(0xF000 + code if symbolic else code): glyph for code, glyph in self.glyphs.items()}
+        copy["cmap"].tables = [table]
+        buffer = io.BytesIO()
+        copy.save(buffer)
+        return buffer.getvalue()
+
+    def type3_procs(self, pdf: _RawPdf) -> bytes:
+        """CharProcs drawing each glyph's outline (cubic Béziers) in a 1000-unit glyph space."""
+        from fontTools.pens.basePen import BasePen
+
+        scale = 1000 / self.upem
+
+        class PdfPen(BasePen):
+            def __init__(self, glyphset):
+                super().__init__(glyphset)
+                self.ops: list[str] = []
+
+            def _moveTo(self, p):
+                self.ops.append(f"{p[0] * scale:.1f} {p[1] * scale:.1f} m")
+
+            def _lineTo(self, p):
+                self.ops.append(f"{p[0] * scale:.1f} {p[1] * scale:.1f} l")
+
+            def _curveToOne(self, p1, p2, p3):
+                self.ops.append(" ".join(f"{v * scale:.1f}" for p in (p1, p2, p3) for v in p) + " c")
+
+            def _closePath(self):
+                self.ops.append("h")
+
+        glyphset = self.font.getGlyphSet()
+        entries = []
+        for code, glyph in sorted(self.glyphs.items()):
+            pen = PdfPen(glyphset)
+            glyphset[glyph].draw(pen)
+            width = round(self.font["hmtx"][glyph][0] * scale)
+            body = f"{width} 0 -100 -250 1400 1000 d1\n" + "\n".join(pen.ops) + ("\nf" if pen.ops else "")
+            entries.append(b"/g%d %d 0 R" % (code, pdf.stream(body.encode())))
+        return b"<< " + b" ".join(entries) + b" >>"
+
+
+def _to_unicode_cmap(codes: dict[str, int], shift: int = 0) -> bytes:
+    """A ToUnicode CMap for a one-byte font; `shift` moves every ASCII letter that many places on."""
+
+    def target(ch: str) -> str:
+        for base in ("A", "a"):
+            if base <= ch <= chr(ord(base) + 25):
+                return chr(ord(base) + (ord(ch) - ord(base) + shift) % 26)
+        return ch
+
+    lines = [f"<{code:02X}> <{ord(target(ch)):04X}>" for ch, code in sorted(codes.items(), key=lambda i: i[1])]
+    body = "\n".join(lines)
+    return (
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+        "1 begincodespacerange\n<00> <FF>\nendcodespacerange\n"
+        f"{len(lines)} beginbfchar\n{body}\nendbfchar\nendcmap\n"
+        "CMapName currentdict /CMap defineresource pop\nend\nend\n"
+    ).encode()
+
+
+def font_case_pdf(lines: list[str], kind: str, font_size: float = 14.0, labels: list[str] | None = None) -> bytes:
+    """A one-page born-digital PDF showing `lines` (one per line) in a font of the given `kind`
+    (FONT_CASE_KINDS). The page always looks right; what its text layer decodes to depends on the kind.
+    mixed-fonts puts `labels[i]` (Helvetica, real text) before each line's value."""
+    if kind not in FONT_CASE_KINDS:
+        raise ValueError(f"unknown font case {kind!r}")
+    text = "".join(lines) + ("".join(labels) if labels else "")
+    font = _SubsetFont(text)
+    pdf = _RawPdf()
+    pages_number = pdf.reserve()
+    descriptor_common = (b"/FontName /ABCDEF+DejaVuSans /FontBBox [-1021 -463 1793 1232] /ItalicAngle 0 "
+                         b"/Ascent 928 /Descent -236 /CapHeight 729 /StemV 80")
+    if kind == "type3":
+        procs = font.type3_procs(pdf)
+        differences = b" ".join(b"%d /g%d" % (code, code) for code in sorted(font.glyphs))
+        font_object = pdf.add(
+            b"<< /Type /Font /Subtype /Type3 /FontBBox [-100 -250 1400 1000] /FontMatrix [0.001 0 0 0.001 0 0] "
+            b"/CharProcs %s /Encoding << /Type /Encoding /Differences [%s] >> /FirstChar %d /LastChar %d "
+            b"/Widths %s /Resources << >> >>" % (procs, differences, font.first, font.last, font.widths())
+        )
+    else:
+        symbolic = kind == "symbolic-30"
+        program = font.truetype_program(symbolic)
+        file_object = pdf.stream(program, b"/Length1 %d" % len(program))
+        descriptor = pdf.add(b"<< /Type /FontDescriptor %s /Flags %d /FontFile2 %d 0 R >>"
+                             % (descriptor_common, 4 if symbolic else 32, file_object))
+        extra = b"" if symbolic else b"/Encoding /WinAnsiEncoding "
+        if kind in ("wrong-tounicode", "good-truetype", "actualtext-lying"):
+            shift = 13 if kind == "wrong-tounicode" else 0
+            extra += b"/ToUnicode %d 0 R " % pdf.stream(_to_unicode_cmap(font.codes, shift))
+        font_object = pdf.add(
+            b"<< /Type /Font /Subtype /TrueType /BaseFont /ABCDEF+DejaVuSans /FirstChar %d /LastChar %d "
+            b"/Widths %s /FontDescriptor %d 0 R %s>>" % (font.first, font.last, font.widths(), descriptor, extra)
+        )
+    helvetica = pdf.add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    content = []
+    leading = font_size * 1.6
+    for row, line in enumerate(lines):
+        y = LETTER[1] - 72 - font_size - row * leading
+        x = 72.0
+        if kind == "mixed-fonts" and labels:
+            label = labels[row]
+            content.append(f"BT /H {font_size:g} Tf {x:.2f} {y:.2f} Td ({label}) Tj ET".encode())
+            x += 150
+        shown = b"BT /F %g Tf %.2f %.2f Td %s Tj ET" % (font_size, x, y, font.encode(line))
+        if kind == "actualtext-honest":
+            shown = b"/Span << /ActualText %s >> BDC " % _pdf_string(line) + shown + b" EMC"
+        elif kind == "actualtext-lying":
+            lie = " ".join(reversed(line.split())) or line
+            shown = b"/Span << /ActualText %s >> BDC " % _pdf_string(lie[::-1]) + shown + b" EMC"
+        content.append(shown)
+    contents = pdf.stream(b"\n".join(content))
+    page = pdf.add(
+        b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %g %g] /Resources << /Font << /F %d 0 R /H %d 0 R >> >> "
+        b"/Contents %d 0 R >>" % (pages_number, LETTER[0], LETTER[1], font_object, helvetica, contents)
+    )
+    return pdf.output([page], pages_number)
+
+
+# ---------------------------------------------------------------- tables
+
+
+def table_rows(seed: int = 0, rows: int = 5, cols: int = 4) -> list[list[str]]:
+    """A header row and `rows - 1` rows of invoice-like cells (words, numbers, amounts)."""
+    rng = random.Random(seed)
+    items = ["Paper", "Toner", "Stapler", "Folders", "Envelopes", "Labels", "Pens", "Binders", "Ink", "Tape",
+             "Markers", "Notebooks", "Scissors", "Glue", "Clips"]
+    header = ["Item", "Quantity", "Unit price", "Total"][:cols]
+    body = []
+    for _ in range(rows - 1):
+        quantity, price = rng.randint(1, 40), rng.randint(100, 9999) / 100
+        row = [rng.choice(items), str(quantity), f"{price:.2f}", f"{quantity * price:.2f}"]
+        body.append(row[:cols])
+    return [header, *body]
+
+
+def table_image(
+    cells: list[list[str]],
+    before: str = "",
+    after: str = "",
+    ruled: bool = True,
+    dpi: int = 300,
+    font_size: float = 12.0,
+    seed: int = 0,
+    noise: bool = True,
+):
+    """A scanned Letter page: `before` text, a table of `cells` (ruled: a full grid of lines; else
+    borderless columns), then `after` text. Returns the greyscale image."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    px = dpi / 72.0
+    width, height = round(LETTER[0] * px), round(LETTER[1] * px)
+    image = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(image)
+    face = _font(font_size * px)
+    line_height = font_size * 1.45 * px
+    x0, y = 72 * px, 72 * px
+    for line in before.split("\n") if before else []:
+        draw.text((x0, y), line, fill=0, font=face)
+        y += line_height
+    y += line_height
+    col_width = (width - 2 * x0) / len(cells[0])
+    row_height = line_height * 1.6
+    top = y
+    for r, row in enumerate(cells):
+        for c, text in enumerate(row):
+            draw.text((x0 + c * col_width + 12 * px / 4, top + r * row_height + (row_height - font_size * px) / 2 - 4),
+                      text, fill=0, font=face)
+    bottom = top + len(cells) * row_height
+    if ruled:
+        stroke = max(2, round(px / 2))
+        for r in range(len(cells) + 1):
+            draw.line([(x0, top + r * row_height), (width - x0, top + r * row_height)], fill=0, width=stroke)
+        for c in range(len(cells[0]) + 1):
+            draw.line([(x0 + c * col_width, top), (x0 + c * col_width, bottom)], fill=0, width=stroke)
+    y = bottom + line_height
+    for line in after.split("\n") if after else []:
+        draw.text((x0, y), line, fill=0, font=face)
+        y += line_height
+    if noise:
+        rng = np.random.default_rng(seed)
+        array = np.asarray(image, dtype=np.float32) * 0.9 + 16 + rng.normal(0, 6, (height, width))
+        image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L")
+    return image
+
+
+def table_pdf(cells: list[list[str]], before: str = "", after: str = "", ruled: bool = True, seed: int = 0) -> bytes:
+    """table_image as a one-page image-only PDF at 300 DPI."""
+    pdf = _new_pdf()
+    add_image_page(pdf, table_image(cells, before, after, ruled=ruled, seed=seed), LETTER)
+    return _save(pdf)
+
+
+# ---------------------------------------------------------------- other languages (language=auto)
+
+_SENTENCES_FRA = (
+    "Le fournisseur doit livrer les marchandises à l'entrepôt dans un délai de trente jours.",
+    "Le paiement est dû à la réception de la facture, sauf accord écrit des deux parties.",
+    "Notre rapport trimestriel montre que le chiffre d'affaires a augmenté de douze pour cent.",
+    "Veuillez signer les deux exemplaires du contrat et nous en renvoyer un à notre bureau.",
+    "La réunion a été déplacée à jeudi matin parce que le projecteur de la salle est en panne.",
+    "Tous les employés doivent suivre la formation à la sécurité avant la fin du mois.",
+    "Le locataire est responsable des petites réparations, le propriétaire des dégâts structurels.",
+    "Nous vous remercions de votre patience pendant l'examen de votre demande.",
+    "La bibliothèque sera fermée les jours fériés et ouverte tard le premier vendredi.",
+    "Les frais d'expédition sont calculés selon le poids du colis et la distance parcourue.",
+    "Une copie du contrat signé a été envoyée au service juridique pour vérification.",
+    "Le comité a approuvé le budget après une longue discussion sur les frais de voyage.",
+)
+_SENTENCES_DEU = (
+    "Der Lieferant muss die Waren innerhalb von dreißig Tagen an das Lager liefern.",
+    "Die Zahlung ist bei Erhalt der Rechnung fällig, sofern beide Parteien nichts anderes vereinbaren.",
+    "Unser Quartalsbericht zeigt, dass der Umsatz um zwölf Prozent gestiegen ist.",
+    "Bitte unterschreiben Sie beide Exemplare des Vertrags und senden Sie eines an unser Büro zurück.",
+    "Die Besprechung wurde auf Donnerstag verschoben, weil der Beamer im Raum defekt ist.",
+    "Alle Mitarbeiter müssen die Sicherheitsschulung vor dem Ende des Monats abschließen.",
+    "Der Mieter ist für kleine Reparaturen zuständig, der Vermieter für Schäden am Gebäude.",
+    "Wir danken Ihnen für Ihre Geduld, während wir Ihren Antrag geprüft haben.",
+    "Die Bibliothek bleibt an Feiertagen geschlossen und ist am ersten Freitag länger geöffnet.",
+    "Die Versandkosten richten sich nach dem Gewicht des Pakets und der zurückgelegten Strecke.",
+    "Eine Kopie des unterschriebenen Vertrags wurde zur Prüfung an die Rechtsabteilung geschickt.",
+    "Der Ausschuss genehmigte den Haushalt nach einer langen Diskussion über Reisekosten.",
+)
+_SENTENCES_BY_LANGUAGE = {"eng": _SENTENCES, "fra": _SENTENCES_FRA, "deu": _SENTENCES_DEU}
+
+
+def sample_text_in(language: str, seed: int = 0, lines: int = 12, width: int = 60) -> str:
+    """Like sample_text, in English (eng), French (fra) or German (deu)."""
+    rng = random.Random(seed)
+    sentences = _SENTENCES_BY_LANGUAGE[language]
+    words: list[str] = []
+    while len(words) < lines * width // 4:
+        words.extend(rng.choice(sentences).split())
+    wrapped = textwrap.wrap(" ".join(words), width=width, break_long_words=False)
+    return "\n".join(wrapped[:lines])
+
+
+# ---------------------------------------------------------------- quality calibration
+
+CALIBRATION_CONDITIONS = (
+    "clean", "light-noise", "noise-75", "noise-100", "noise-150",
+    "blur-3", "blur-4", "blur-4.5", "blur-6", "wrong-language",
+)
+
+
+def degraded_scan(text: str, condition: str, seed: int = 0):
+    """A 300 DPI scan of `text` under one of CALIBRATION_CONDITIONS (wrong-language is a clean scan:
+    the caller reads it in the wrong language; noise-N is grain of standard deviation N grey levels
+    around the letters, blur-N a Gaussian blur of N pixels). Returns the greyscale image."""
+    import numpy as np
+    from PIL import Image
+
+    if condition in ("clean", "wrong-language"):
+        return text_image(text, noise=False, seed=seed)
+    if condition == "light-noise":
+        return text_image(text, seed=seed)
+    if condition.startswith("blur-"):
+        return text_image(text, blur=float(condition.split("-")[1]), seed=seed)
+    if condition.startswith("noise-"):
+        # strong grain on and around the letters (a poor photocopy), flat paper elsewhere: noise spread
+        # over the whole page would only measure how long Tesseract takes to give up on it
+        rng = np.random.default_rng(seed)
+        image = text_image(text, noise=False, seed=seed)
+        coarse = image.reduce(8).point(lambda v: 255 if v < 250 else 0)
+        near_ink = np.asarray(coarse.resize(image.size, Image.NEAREST)) > 0
+        array = np.asarray(image, dtype=np.float32) * 0.75 + 40
+        array = np.where(near_ink, array + rng.normal(0, float(condition.split("-")[1]), array.shape), array)
+        return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8), "L")
+    raise ValueError(f"unknown condition {condition!r}")
+
+
+FONT_CASE_LINES = ["Phone", "The supplier shall deliver the goods to the warehouse", "Invoice 4821 is due on receipt"]
+FONT_CASE_LABELS = ["Contact:", "Terms:", "Payment:"]
+
+
+def write_font_cases(folder) -> None:
+    """The files in tests/data/fonts: one per FONT_CASE_KINDS (its text FONT_CASE_LINES, with
+    FONT_CASE_LABELS on mixed-fonts) and a one-word form page per unmapped kind."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in FONT_CASE_KINDS:
+        labels = FONT_CASE_LABELS if kind == "mixed-fonts" else None
+        (folder / f"{kind}.pdf").write_bytes(font_case_pdf(FONT_CASE_LINES, kind, labels=labels))
+    for kind in ("truetype-no-tounicode", "wrong-tounicode"):
+        (folder / f"{kind}-short.pdf").write_bytes(font_case_pdf(["Phone"], kind))

@@ -53,22 +53,50 @@ class Word(BaseModel):
     confidence: float | None = None
 
 
+class PageQuality(BaseModel):
+    verdict: Literal["good", "poor"]
+    reason: str = Field(description="Why, in words.")
+    mean_confidence: float | None = Field(None, description="Mean word confidence (0-100).")
+    low_confidence_share: float | None = Field(None, description="Share of words read with confidence < 60.")
+
+
+class Table(BaseModel):
+    bbox: list[float] = Field(description="[x0, y0, x1, y1] in page units, origin top-left.")
+    rows: list[list[str]] = Field(description="Each row's cells' text, left to right.")
+
+
+class DocumentQuality(BaseModel):
+    verdict: Literal["good", "poor"] = Field(description="The worst page's verdict.")
+    worst_page: int | None = Field(description="The page read worst (a poor one first, then the lowest mean "
+                                                "confidence); None without OCR'd pages.")
+    poor_pages: list[int] = Field(description="Every page whose verdict is `poor`.")
+
+
 class PageResult(BaseModel):
     model_config = {"extra": "allow"}
 
     number: int = Field(description="1-based page number.")
     text: str
-    source: Literal["ocr", "text-layer", "none"] = Field(
-        description="`ocr`: recognised by Tesseract; `text-layer`: the PDF's own text; "
+    source: Literal["ocr", "text-layer", "mixed", "none"] = Field(
+        description="`ocr`: recognised by Tesseract; `text-layer`: the PDF's own text; `mixed`: the text "
+                    "layer of the fonts that decode to real text, OCR for the others; "
                     "`none`: mode=text and the page has no text layer.")
     confidence: float | None = Field(None, description="Mean word confidence (0-100) of OCR'd pages.")
+    language: str | None = Field(None, description="The OCR language(s) the page was read in (detected with "
+                                                   "`language=auto`).")
+    language_confidence: float | None = Field(None, description="0-1, how sure the detection was (auto only).")
+    quality: PageQuality | None = Field(None, description="Whether the page was read well enough to trust.")
+    tables: list[Table] = Field(default_factory=list, description="Ruled tables found on the page (OCR only).")
     words: list[Word] | None = Field(None, description="Present with `?words=true`.")
 
 
 class ResultResponse(BaseModel):
     document_id: str
-    status: Literal[DocumentStatus.COMPLETED, DocumentStatus.CANCELLED]
+    status: Literal[DocumentStatus.COMPLETED, DocumentStatus.CANCELLED, DocumentStatus.FAILED] = Field(
+        description="`cancelled`: the pages read before it stopped; `failed` only for a document that "
+                    "min_quality=fail stopped (`error.code` `low_quality`), whose pages stay readable.")
     text: str = Field(description="The whole document's text, pages separated by a form feed.")
+    quality: DocumentQuality | None = Field(None, description="The document's verdict: its worst page's.")
     pages: list[PageResult]
     pages_total: int
     pages_done: int

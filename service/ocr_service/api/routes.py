@@ -14,7 +14,7 @@ from starlette.background import BackgroundTask
 
 from ..config import Settings
 from ..domain import DocumentStatus, StatusView, Upload
-from ..pipeline import available_languages
+from ..pipeline import available_languages, language_detection
 from .deps import OrchestratorDep, SettingsDep, TenantDep, UploadRoute, get_tenant
 from .errors import ApiError
 from .models import (
@@ -34,6 +34,7 @@ router = APIRouter(dependencies=[Depends(get_tenant)], responses={401: {"model":
 upload_router = APIRouter(dependencies=[Depends(get_tenant)], responses={401: {"model": ErrorResponse}},
                           route_class=UploadRoute)
 health_router = APIRouter(tags=["health"])
+LOW_QUALITY = "low_quality"
 CHUNK = 1024 * 1024
 
 
@@ -92,10 +93,17 @@ async def extract(
                     "existing job; with different bytes it is a 409.")] = None,
     language: Annotated[str, Form(
         pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
-        description="Tesseract language codes joined by `+`, e.g. `eng+fra`. See GET /languages.")] = "eng",
+        description="Tesseract language codes joined by `+`, e.g. `eng+fra`, or `auto`: each page's language "
+                    "is detected (script by Tesseract's OSD, language by lingua) among those GET /languages "
+                    "lists as detectable, and the page read in it.")] = "eng",
     mode: Annotated[Literal["auto", "ocr", "text"], Form(
         description="`auto`: use a page's text layer when it is real text, else OCR; `ocr`: always OCR; "
                     "`text`: never OCR.")] = "auto",
+    min_quality: Annotated[Literal["none", "flag", "fail"], Form(
+        description="What a page read poorly (its `quality.verdict` is `poor`) does: `none` (default) and "
+                    "`flag` complete the document with each page's verdict and the document's worst page in "
+                    "the result; `fail` ends the document `failed` with code `low_quality` naming the poor "
+                    "pages, its results still readable at GET /result.")] = "none",
     prefer: Annotated[str | None, Header(
         description="`wait=N` (RFC 7240): answer `200` with the result, as `GET /result` would, if the document "
                     "is completed within N seconds (at most `MAX_WAIT_S`); otherwise the usual `202`.")] = None,
@@ -103,11 +111,12 @@ async def extract(
     if file is not None and sha256 is not None:
         raise ApiError(422, "file_and_sha256", "Send either the file or its sha256, not both.")
     if sha256 is not None:
-        status, created = await orchestrator.accept_known(tenant, sha256.lower(), document_id, language, mode)
+        status, created = await orchestrator.accept_known(tenant, sha256.lower(), document_id, language, mode,
+                                                          min_quality)
     elif file is not None:
         upload = _receive(file, settings, request)
         try:
-            status, created = await orchestrator.accept(tenant, upload, document_id, language, mode)
+            status, created = await orchestrator.accept(tenant, upload, document_id, language, mode, min_quality)
         finally:
             upload.discard()
     else:
@@ -160,9 +169,12 @@ async def get_result(
         description="JSON only: include each page's words with boxes and confidences.")] = False,
 ):
     status = await orchestrator.get_status(tenant, document_id)
-    if status.status == DocumentStatus.FAILED:
+    readable = {DocumentStatus.COMPLETED, DocumentStatus.CANCELLED}
+    if (status.error or {}).get("code") == LOW_QUALITY:
+        readable.add(DocumentStatus.FAILED)  # read, only not well enough: still readable
+    if status.status == DocumentStatus.FAILED and status.status not in readable:
         return JSONResponse(status.to_json(), status_code=409)
-    if status.status not in (DocumentStatus.COMPLETED, DocumentStatus.CANCELLED):
+    if status.status not in readable:
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
     if format == "text":
         return PlainTextResponse(await orchestrator.result_text(status))
@@ -240,9 +252,9 @@ async def delete_document(orchestrator: OrchestratorDep, tenant: TenantDep, docu
     return Response(status_code=204)
 
 
-@router.get("/languages", summary="Installed OCR languages")
-def languages() -> dict[str, list[str]]:
-    return {"languages": available_languages()}
+@router.get("/languages", summary="Installed OCR languages, and those `language=auto` can detect")
+def languages() -> dict:
+    return {"languages": available_languages(), "auto": language_detection()}
 
 
 async def _readiness(orchestrator, settings) -> JSONResponse:

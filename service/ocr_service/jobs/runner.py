@@ -110,6 +110,17 @@ class DocumentRunner:
                         raise JobTimeout(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
             finally:
                 pages.close()  # a stop between pages leaves no page of this document queued
+        if page_options.min_quality == "fail":
+            poor = sorted(p["number"] for p in self.store.pages(key)
+                          if (p.get("quality") or {}).get("verdict") == "poor")
+            if poor:  # its pages stay stored: GET /result still serves them
+                shown = ", ".join(map(str, poor))
+                self.store.finish(key, self.owner, DocumentStatus.FAILED, {
+                    "code": "low_quality",
+                    "message": f"Page(s) {shown} were read with low confidence (min_quality=fail); the "
+                               "result is still readable at GET /result, with each page's quality verdict."},
+                    expires_at=self._expiry())
+                return
         self.store.finish(key, self.owner, DocumentStatus.COMPLETED, expires_at=self._expiry())
 
     def _fail(self, key: str, cache_key: str, code: str, message: str) -> None:

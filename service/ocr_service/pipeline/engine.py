@@ -124,14 +124,23 @@ def _set_grey_image(api, image, dpi: int) -> None:
     api.SetSourceResolution(int(dpi))
 
 
-def recognize(image, language: str, dpi: int, timeout_s: float, limit_s: float | None = None) -> Recognition:
-    """One recognition pass: text, words with boxes and confidences all come from it."""
+def recognize(
+    image, language: str, dpi: int, timeout_s: float, limit_s: float | None = None, block: bool = False
+) -> Recognition:
+    """One recognition pass: text, words with boxes and confidences all come from it. `block` reads
+    the image as one block of text (a table cell, a sample of glyphs) instead of analysing its layout."""
     tesserocr = _tesserocr()
     api = get_engine(language)
     with _lock:  # an engine is not thread-safe; processes each have their own
+        if block:
+            api.SetPageSegMode(tesserocr.PSM.SINGLE_BLOCK)
         _set_grey_image(api, image, dpi)
         started = time.monotonic()
-        ok = api.Recognize(timeout=max(1, int(timeout_s * 1000)))
+        try:
+            ok = api.Recognize(timeout=max(1, int(timeout_s * 1000)))
+        finally:
+            if block:
+                api.SetPageSegMode(tesserocr.PSM.AUTO)
         elapsed = time.monotonic() - started
         if not ok:
             api.Clear()
@@ -178,6 +187,12 @@ def recognize(image, language: str, dpi: int, timeout_s: float, limit_s: float |
 
 def detect_orientation(image, dpi: int) -> tuple[int, float] | None:
     """Clockwise rotation (0/90/180/270) of the page's text per Tesseract OSD and its confidence."""
+    found = detect_orientation_script(image, dpi)
+    return None if found is None else (found[0], found[1])
+
+
+def detect_orientation_script(image, dpi: int) -> tuple[int, float, str, float] | None:
+    """OSD's (rotation, its confidence, script name such as 'Latin' or 'Cyrillic', script confidence)."""
     api = get_osd_engine()
     with _lock:
         _set_grey_image(api, image, dpi)
@@ -188,4 +203,5 @@ def detect_orientation(image, dpi: int) -> tuple[int, float] | None:
         api.Clear()
     if not result:
         return None
-    return int(result["orient_deg"]) % 360, float(result["orient_conf"])
+    return (int(result["orient_deg"]) % 360, float(result["orient_conf"]), str(result.get("script_name") or ""),
+            float(result.get("script_conf") or 0.0))

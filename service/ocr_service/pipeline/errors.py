@@ -26,12 +26,14 @@ class Limits:
 
 @dataclass(frozen=True)
 class PageOptions:
-    language: str = "eng"  # '+'-joined traineddata names
+    language: str = "eng"  # '+'-joined traineddata names, or "auto" (detected per page)
     mode: str = "auto"  # auto | ocr | text
     dpi: int = 300  # target effective resolution of text reaching Tesseract
     orientation: bool = True  # detect 90/180/270 rotation with Tesseract OSD and OCR upright
     deskew: bool = True  # straighten pages skewed by a few degrees
     adaptive_dpi: bool = True  # pick the render scale from the resolution of the page's images
+    tables: bool = True  # find ruled tables on OCR'd pages and read their cells one by one
+    min_quality: str = "none"  # none | flag | fail: what a poor page does to its document (the runner acts)
 
 
 DEFAULT_LIMITS = Limits()

@@ -50,7 +50,7 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
         f"<title>{html.escape(document_id)}</title>",
         '<meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>',
         '<meta name="ocr-system" content="ocr-service (tesseract)"/>',
-        '<meta name="ocr-capabilities" content="ocr_page ocr_line ocrx_word ocrp_wconf"/>',
+        '<meta name="ocr-capabilities" content="ocr_page ocr_line ocr_table ocrx_cell ocrx_word ocrp_wconf"/>',
         "</head>",
         "<body>",
     ]
@@ -65,7 +65,10 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
             f"bbox {page_box}; ppageno {n - 1}{scan_res}'>"
         )
         angle = f"; textangle {page.get('rotation', 0)}" if page.get("rotation") else ""
-        for li, line in enumerate(_lines(page.get("words") or []), start=1):
+        words = page.get("words") or []
+        for ti, table in enumerate(page.get("tables") or [], start=1):
+            out.extend(_hocr_table(n, ti, table, [w for w in words if w.get("table") == ti - 1], factor))
+        for li, line in enumerate(_lines([w for w in words if "table" not in w]), start=1):
             x0 = min(w["bbox"][0] for w in line)
             y0 = min(w["bbox"][1] for w in line)
             x1 = max(w["bbox"][2] for w in line)
@@ -85,6 +88,30 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
         out.append("</div>")
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
+
+
+def _hocr_table(n: int, ti: int, table: dict, words: list[dict], factor: float) -> list[str]:
+    """A ruled table as an hOCR `ocr_table`: an XHTML table whose cells (`ocrx_cell`, with their
+    boxes) hold the cell's words."""
+    out = [f'<table class="ocr_table" id="table_{n}_{ti}" title="bbox {_bbox(table["bbox"], factor)}">']
+    for r, (row, boxes) in enumerate(zip(table["rows"], table["cells"], strict=True)):
+        out.append("<tr>")
+        for c, (text, box) in enumerate(zip(row, boxes, strict=True)):
+            cell_words = [w for w in words if w.get("cell") == [r, c]]
+            out.append(f'<td class="ocrx_cell" id="cell_{n}_{ti}_{r + 1}_{c + 1}" title="bbox {_bbox(box, factor)}">')
+            if not cell_words and text:
+                out.append(html.escape(text))
+            for wi, word in enumerate(cell_words, start=1):
+                conf = word.get("confidence")
+                wconf = f"; x_wconf {round(conf)}" if conf is not None else ""
+                out.append(
+                    f'<span class="ocrx_word" id="word_{n}_t{ti}_{r + 1}_{c + 1}_{wi}" '
+                    f'title="bbox {_bbox(word["bbox"], factor)}{wconf}">{html.escape(word["text"])}</span>'
+                )
+            out.append("</td>")
+        out.append("</tr>")
+    out.append("</table>")
+    return out
 
 
 # ---------------------------------------------------------------- searchable PDF
@@ -275,10 +302,12 @@ def write_searchable_pdf(original_path: Path, pages: list[dict], out_path: Path,
         pdf = pdfium.PdfDocument(str(original_path))
         fonts = _Fonts(pdf)
         for number, result in sorted(by_number.items()):
-            if result.get("source") != "ocr" or not result.get("words") or not 1 <= number <= len(pdf):
+            if result.get("source") not in ("ocr", "mixed") or not result.get("words") or not 1 <= number <= len(pdf):
                 continue
+            # a mixed page keeps its own text for the fonts that had real text: only OCR'd words are added
+            words = [w for w in result["words"] if w.get("source", "ocr") == "ocr"]
             page = pdf[number - 1]
-            _add_words(pdf, page, fonts, result["words"], result.get("rotation", 0) or 0, 1.0)
+            _add_words(pdf, page, fonts, words, result.get("rotation", 0) or 0, 1.0)
             page.gen_content()
             page.close()
         _save(pdf, out_path)

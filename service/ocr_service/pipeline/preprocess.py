@@ -28,6 +28,7 @@ class Layout:
     skew: float  # degrees the text lines rise to the right (counter-clockwise tilt)
     line_height: float | None  # median text line height in pixels, None when no lines were found
     sideways: bool = False  # the lines run up or down the image (a page turned by 90 or 270 degrees)
+    lines: int = 0  # rows of ink shaped like text lines (a whole-width count: columns side by side count once)
 
 
 def _ink(image, max_side: int = 1600):
@@ -87,19 +88,24 @@ def analyse(image, both_axes: bool = False) -> Layout:
     if both_axes:
         _, sharpness_v, profile_v = _level(ys, xs, width)  # columns taken as rows
         if sharpness_v > 1.3 * sharpness:
-            return Layout(0.0, _line_height(profile_v, factor), sideways=True)
-    return Layout(skew=round(skew, 2), line_height=_line_height(profile, factor))
+            return Layout(0.0, _line_height(profile_v, factor), sideways=True, lines=len(_line_runs(profile_v)))
+    return Layout(skew=round(skew, 2), line_height=_line_height(profile, factor), lines=len(_line_runs(profile)))
 
 
-def _line_height(profile: np.ndarray, factor: int) -> float | None:
-    """Median height of the runs of inked rows (text lines) in a level page's row profile."""
+def _line_runs(profile: np.ndarray) -> np.ndarray:
+    """Heights of the runs of inked rows (text lines) in a level page's row profile."""
     if profile.max() <= 0:
-        return None
+        return np.zeros(0, dtype=np.int64)
     inked = profile > max(2, 0.08 * np.percentile(profile[profile > 0], 90))
     edges = np.diff(np.concatenate(([0], inked.astype(np.int8), [0])))
     starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
     runs = ends - starts
-    runs = runs[runs >= 3]  # specks, rules and dust are not lines
+    return runs[runs >= 3]  # specks, rules and dust are not lines
+
+
+def _line_height(profile: np.ndarray, factor: int) -> float | None:
+    """Median height of the runs of inked rows (text lines) in a level page's row profile."""
+    runs = _line_runs(profile)
     if len(runs) < 2:
         return None
     return float(np.median(runs) * factor)
