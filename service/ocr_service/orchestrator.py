@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from .jobs.base import JobQueue
 from .pipeline import DocumentInfo, PageOptions, validate_options
+from .pipeline.ranges import canonical_page_ranges, select_pages
 from .store.base import (
     COMPLETED,
     FAILED,
@@ -101,8 +102,11 @@ class Status:
         }
 
 
-def cache_key_for(sha256: str, options: PageOptions) -> str:
-    canonical = json.dumps({"sha256": sha256, "options": asdict(options), "v": PIPELINE_VERSION}, sort_keys=True)
+def cache_key_for(sha256: str, options: PageOptions, pages: str | None = None) -> str:
+    fields = {"sha256": sha256, "options": asdict(options), "v": PIPELINE_VERSION}
+    if pages:  # absent for whole documents, so their keys stay what they were
+        fields["pages"] = pages
+    canonical = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -113,13 +117,15 @@ class Orchestrator:
         self.result_cache_ttl_s = result_cache_ttl_s
 
     # -- submit --------------------------------------------------------------------------------
-    def submit(self, upload: Upload, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
-        """Accept a document. Returns its status and whether it was newly created.
-        Raises DocumentError (bad input), Conflict, StoreUnavailable."""
+    def submit(self, upload: Upload, document_id: str | None, language: str, mode: str,
+               pages: str | None = None) -> tuple[Status, bool]:
+        """Accept a document (only the pages `pages` names, e.g. `1-3,7`, when given). Returns its status
+        and whether it was newly created. Raises DocumentError (bad input), Conflict, StoreUnavailable."""
         return self._submit(upload.sha256, document_id, language, mode,
-                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename)
+                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename, pages)
 
-    def submit_known(self, sha256: str, document_id: str | None, language: str, mode: str) -> tuple[Status, bool]:
+    def submit_known(self, sha256: str, document_id: str | None, language: str, mode: str,
+                     pages: str | None = None) -> tuple[Status, bool]:
         """Accept a document by the SHA-256 of bytes uploaded before with the same options: it shares
         that upload's result (or its computation, while running). Raises UnknownContent as well."""
         def follow(record: DocumentRecord) -> DocumentRecord:
@@ -134,21 +140,24 @@ class Orchestrator:
             self.store.create(record, None)
             return source
 
-        return self._submit(sha256, document_id, language, mode, follow, 0, None)
+        return self._submit(sha256, document_id, language, mode, follow, 0, None, pages)
 
     def _submit(self, sha256: str, document_id: str | None, language: str, mode: str,
                 accept: Callable[[DocumentRecord], DocumentRecord], size_bytes: int,
-                filename: str | None) -> tuple[Status, bool]:
+                filename: str | None, pages: str | None = None) -> tuple[Status, bool]:
         options = PageOptions(language=language, mode=mode)
         validate_options(options)
-        key = cache_key_for(sha256, options)
+        pages = canonical_page_ranges(pages) if pages is not None else None  # a bad range: 422 before any work
+        key = cache_key_for(sha256, options, pages)
 
         document_id = document_id or uuid.uuid4().hex
         existing = self.store.get(document_id)
         if existing is not None:
             return self._same_or_conflict(existing, key), False
         record = DocumentRecord(
-            document_id=document_id, content_sha256=sha256, cache_key=key, options=asdict(options),
+            document_id=document_id, content_sha256=sha256, cache_key=key,
+            # The runner takes the page selection out of the options; pages_total then counts the selection.
+            options={**asdict(options), "pages": pages} if pages else asdict(options),
             filename=filename, media_type="", size_bytes=size_bytes, pages_total=0,
         )
         try:
@@ -170,6 +179,8 @@ class Orchestrator:
 
         info = self.inspect(upload.path)
         record.media_type, record.pages_total = info.media_type, info.page_count
+        if record.options.get("pages"):  # only now is the page count known: beyond it is a 422
+            record.pages_total = len(select_pages(record.options["pages"], info.page_count))
         self.store.create(record, upload.path)
         key, document_id = record.cache_key, record.document_id
         primary = self.store.claim_primary(key, document_id)

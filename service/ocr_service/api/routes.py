@@ -92,6 +92,12 @@ async def extract(
     mode: Annotated[Literal["auto", "ocr", "text"], Form(
         description="`auto`: use a page's text layer when it is real text, else OCR; `ocr`: always OCR; "
                     "`text`: never OCR.")] = "auto",
+    pages: Annotated[str | None, Form(
+        max_length=1000,
+        description="Only these pages, e.g. `1-3,7` (1-based, as OCRmyPDF's `--pages`): only they are processed "
+                    "and returned, numbered as in the document, and `pages_total` counts them; the searchable "
+                    "PDF is the whole original with text on those pages. A range that is malformed, starts at 0, "
+                    "runs backwards or goes beyond the last page is a 422 `invalid_pages` naming it.")] = None,
     prefer: Annotated[str | None, Header(
         description="`wait=N` (RFC 7240): answer `200` with the result, as `GET /result` would, if the document "
                     "is completed within N seconds (at most `MAX_WAIT_S`); otherwise the usual `202`.")] = None,
@@ -105,10 +111,10 @@ async def extract(
 
     def accept() -> tuple[Status, bool]:
         if sha256 is not None:
-            return orchestrator.submit_known(sha256.lower(), document_id, language, mode)
+            return orchestrator.submit_known(sha256.lower(), document_id, language, mode, pages)
         upload = _receive(request, file)
         try:
-            return orchestrator.submit(upload, document_id, language, mode)
+            return orchestrator.submit(upload, document_id, language, mode, pages)
         finally:
             upload.discard()
 
