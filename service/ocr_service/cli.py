@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,14 +184,30 @@ def _write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+async def _follow(client: AsyncClient, document_id: str, on_progress: Callable[[DocumentStatus], None]) -> None:
+    """Report a document's progress while its upload waits for the result (until cancelled)."""
+    while True:
+        await asyncio.sleep(0.5)
+        try:
+            on_progress(await client.status(document_id))
+        except NotFound:  # the upload has not been stored yet
+            pass
+
+
 async def _process(client: AsyncClient, args: argparse.Namespace, job: _Job,
                    on_progress: Callable[[DocumentStatus], None]) -> str:
     """Submit one document, follow it to the end, write its result. Returns the document id."""
-    small = job.source.stat().st_size <= SMALL_UPLOAD_BYTES
-    submission = await client.submit(job.source, document_id=args.document_id, language=args.language,
-                                     mode=args.mode, pages=args.pages,
-                                     wait=SMALL_WAIT_S if small and not args.no_wait else None)
-    document_id, result = submission.document_id, submission.result
+    wait = SMALL_WAIT_S if job.source.stat().st_size <= SMALL_UPLOAD_BYTES and not args.no_wait else None
+    # The id is chosen here, so that the bar can follow the pages while the upload's answer waits.
+    document_id = args.document_id or uuid.uuid4().hex
+    follow = asyncio.create_task(_follow(client, document_id, on_progress)) if wait else None
+    try:
+        submission = await client.submit(job.source, document_id=document_id, language=args.language,
+                                         mode=args.mode, pages=args.pages, wait=wait)
+    finally:
+        if follow is not None:
+            follow.cancel()
+    result = submission.result
     if args.no_wait:
         return document_id
     if result is None:
