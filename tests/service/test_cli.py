@@ -39,7 +39,9 @@ def docs() -> dict[str, Doc]:
 
 
 def _env(url: str | None, key: str | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OCR_")}
+    # Without the caller's OCR_* settings, nor variables that make rich draw on a pipe as on a terminal.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("OCR_") and k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")}
     env.update({"OCR_URL": url} if url else {})
     env.update({"OCR_API_KEY": key} if key else {})
     return {**env, **extra}

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from ..pipeline import DocumentError, Limits, PageOptions
-from ..pipeline.ranges import parse_page_ranges
+from ..pipeline.ranges import page_numbers
 from ..store.base import COMPLETED, FAILED, DocumentRecord, DocumentStore, StoreUnavailable
 from .pool import PagePool, PoolCrashed
 
@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 def _sha256(path) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def parse_selection(selection: str) -> list[int]:
-    return [n for first, last in parse_page_ranges(selection) for n in range(first, last + 1)]
 
 
 class JobTimeout(Exception):
@@ -98,7 +94,7 @@ class DocumentRunner:
         document_id, page_options = record.document_id, PageOptions(**options)
         # A redelivered document keeps the pages it has; the upload's inspection counted them.
         done = self.store.page_numbers(document_id) if record.pages_done else set()
-        wanted = parse_selection(selection) if selection else range(1, record.pages_total + 1)
+        wanted = page_numbers(selection) if selection else range(1, record.pages_total + 1)
         todo = [n for n in wanted if n not in done]
         with self.store.open_upload(document_id) as path:
             if _sha256(path) != record.content_sha256:  # damaged, or a concurrent upload's bytes

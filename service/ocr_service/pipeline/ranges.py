@@ -44,6 +44,11 @@ def canonical_page_ranges(spec: str) -> str:
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in parse_page_ranges(spec))
 
 
+def page_numbers(spec: str) -> list[int]:
+    """The page numbers of a range already checked against its document (the runner's work list)."""
+    return [n for first, last in parse_page_ranges(spec) for n in range(first, last + 1)]
+
+
 def select_pages(spec: str, page_count: int) -> list[int]:
     """The page numbers `spec` names in a document of `page_count` pages, in order.
     Raises DocumentError(`invalid_pages`) when a range goes beyond the last page."""
