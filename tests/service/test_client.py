@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pypdf
 import pytest
@@ -222,3 +223,20 @@ def test_liveness_and_readiness(ocr):
     assert ocr.live().ok
     ready = ocr.ready()
     assert ready.ok and set(ready.checks.values()) == {"ok"}
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date():
+    from email.utils import format_datetime
+
+    import httpx
+
+    from ocr_service.client import _retry_after, error_from
+
+    assert _retry_after(httpx.Response(503, headers={"Retry-After": "3"})) == 3
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    assert 100 < _retry_after(httpx.Response(429, headers={"Retry-After": later})) <= 120
+    assert _retry_after(httpx.Response(503, headers={"Retry-After": "soon"})) is None
+    assert _retry_after(httpx.Response(503)) is None
+    # An answer not in the service's shape (a proxy's page) is still a typed error with the status.
+    error = error_from(httpx.Response(502, text="<html>Bad Gateway</html>"))
+    assert (type(error).__name__, error.status_code, error.code) == ("ApiError", 502, "http_error")
