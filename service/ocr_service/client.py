@@ -272,11 +272,14 @@ class _Call:
     filename: str | None = None
     ok: tuple[int, ...] = (200,)  # answers that are not errors
     retry: bool = True
+    wait_s: float = 0.0  # the server may hold the answer this long (Prefer: wait) before it answers
 
-    def kwargs(self, opened: list[BinaryIO]) -> dict[str, Any]:
+    def kwargs(self, opened: list[BinaryIO], timeout: float) -> dict[str, Any]:
         """httpx arguments, built afresh for every attempt (a retried upload is read from the start).
         A file this opens is appended to `opened`, for the caller to close after the attempt."""
         kwargs: dict[str, Any] = {"params": self.params, "headers": self.headers}
+        if self.wait_s:
+            kwargs["timeout"] = httpx.Timeout(timeout + self.wait_s, connect=min(timeout, 10.0))
         if self.data is not None:
             kwargs["data"] = self.data
         if self.file is not None:
@@ -310,7 +313,8 @@ def _submit_call(file: str | os.PathLike | BinaryIO | bytes | None, *, sha256: s
             raise FileNotFoundError(f"No such file: {file}")
     elif file is not None and not isinstance(file, bytes):
         filename = filename or Path(getattr(file, "name", "document")).name
-    return _Call("POST", "/extract", data=data, headers=headers, file=file, filename=filename, ok=(200, 202))
+    return _Call("POST", "/extract", data=data, headers=headers, file=file, filename=filename, ok=(200, 202),
+                 wait_s=wait or 0.0)
 
 
 def _submission(response: httpx.Response, base_url: str) -> Submission:
@@ -418,7 +422,7 @@ class Client(_Base):
         while True:
             opened: list[BinaryIO] = []
             try:
-                request = self._http.build_request(call.method, call.path, **call.kwargs(opened))
+                request = self._http.build_request(call.method, call.path, **call.kwargs(opened, self.timeout))
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as error:
                 raise self._unreachable(error) from None
@@ -574,7 +578,7 @@ class AsyncClient(_Base):
         while True:
             opened: list[BinaryIO] = []
             try:
-                request = self._http.build_request(call.method, call.path, **call.kwargs(opened))
+                request = self._http.build_request(call.method, call.path, **call.kwargs(opened, self.timeout))
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as error:
                 raise self._unreachable(error) from None
