@@ -45,6 +45,7 @@ from .domain import (
 )
 from .jobs.base import JobQueue
 from .pipeline import DocumentInfo, PageOptions, document_quality, document_text, validate_options
+from .pipeline.ranges import canonical_page_ranges, select_pages
 from .store.base import Cache, DocumentStore
 from .store.lifecycle import delete_document, result_cache_key
 
@@ -59,12 +60,14 @@ MAX_CACHED_RESULT_BYTES = 8 * 1024 * 1024
 QUICK_RESULT_PAGES = 20  # results up to this many pages may be assembled on the event loop
 
 
-def cache_key_for(tenant: str, sha256: str, options: PageOptions) -> str:
-    """Names one computation: the same bytes and options of one tenant. Tenants never share one, so no
-    answer and no timing tells a tenant what another sent."""
+def cache_key_for(tenant: str, sha256: str, options: PageOptions, pages: str | None = None) -> str:
+    """Names one computation: the same bytes, options and page selection of one tenant. Tenants never
+    share one, so no answer and no timing tells a tenant what another sent."""
     fields: dict[str, Any] = {"sha256": sha256, "options": asdict(options), "v": PIPELINE_VERSION}
     if tenant != DEFAULT_TENANT:  # the default tenant keeps the keys it had before tenants existed
         fields["tenant"] = tenant
+    if pages:  # absent for whole documents, so their keys stay what they were
+        fields["pages"] = pages
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -112,15 +115,15 @@ class Orchestrator:
         return await self._read(lambda: self.access.tenant_of(presented))
 
     async def accept(self, tenant: str, upload: Upload, document_id: str | None, language: str,
-                     mode: str, min_quality: str = "none") -> tuple[StatusView, bool]:
+                     mode: str, min_quality: str = "none", pages: str | None = None) -> tuple[StatusView, bool]:
         """Accept an upload (inspection and durable writes: never on the event loop)."""
         return await self._in_thread(
-            lambda: self.submit(tenant, upload, document_id, language, mode, min_quality))
+            lambda: self.submit(tenant, upload, document_id, language, mode, min_quality, pages))
 
     async def accept_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
-                           mode: str, min_quality: str = "none") -> tuple[StatusView, bool]:
+                           mode: str, min_quality: str = "none", pages: str | None = None) -> tuple[StatusView, bool]:
         return await self._in_thread(
-            lambda: self.submit_known(tenant, sha256, document_id, language, mode, min_quality))
+            lambda: self.submit_known(tenant, sha256, document_id, language, mode, min_quality, pages))
 
     async def get_status(self, tenant: str, document_id: str) -> StatusView:
         return await self._read(lambda: self.status(tenant, document_id))
@@ -197,15 +200,15 @@ class Orchestrator:
 
     # -- the work itself (synchronous: runs where the methods above put it) -----------------------
     def submit(self, tenant: str, upload: Upload, document_id: str | None, language: str,
-               mode: str, min_quality: str = "none") -> tuple[StatusView, bool]:
-        """Accept a document. Returns its status and whether it was newly created.
-        Raises DocumentError (bad input), Conflict, StoreUnavailable."""
+               mode: str, min_quality: str = "none", pages: str | None = None) -> tuple[StatusView, bool]:
+        """Accept a document (only the pages `pages` names, e.g. `1-3,7`, when given). Returns its status
+        and whether it was newly created. Raises DocumentError (bad input), Conflict, StoreUnavailable."""
         return self._submit(tenant, upload.sha256, document_id, language, mode,
                             lambda record: self._accept(record, upload), upload.size_bytes, upload.filename,
-                            min_quality)
+                            min_quality, pages)
 
     def submit_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
-                     mode: str, min_quality: str = "none") -> tuple[StatusView, bool]:
+                     mode: str, min_quality: str = "none", pages: str | None = None) -> tuple[StatusView, bool]:
         """Accept a document by the SHA-256 of bytes the tenant uploaded before with the same options: it
         shares that upload's result (or its computation, while running). Raises UnknownContent as well."""
         def follow(record: DocumentRecord) -> DocumentRecord:
@@ -221,21 +224,25 @@ class Orchestrator:
             self.store.create(record, None)
             return source
 
-        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None, min_quality)
+        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None, min_quality, pages)
 
     def _submit(self, tenant: str, sha256: str, document_id: str | None, language: str, mode: str,
                 accept: Callable[[DocumentRecord], DocumentRecord], size_bytes: int,
-                filename: str | None, min_quality: str = "none") -> tuple[StatusView, bool]:
+                filename: str | None, min_quality: str = "none",
+                pages: str | None = None) -> tuple[StatusView, bool]:
         options = PageOptions(language=language, mode=mode, min_quality=min_quality)
         validate_options(options)
-        cache_key = cache_key_for(tenant, sha256, options)
+        pages = canonical_page_ranges(pages) if pages else None  # a bad range: 422 before any work
+        cache_key = cache_key_for(tenant, sha256, options, pages)
 
         document_id = document_id or uuid.uuid4().hex
         existing = self.store.get(storage_key(tenant, document_id))
         if existing is not None:
             return self._same_or_conflict(existing, cache_key), False
         record = DocumentRecord(
-            document_id=document_id, content_sha256=sha256, cache_key=cache_key, options=asdict(options),
+            document_id=document_id, content_sha256=sha256, cache_key=cache_key,
+            # The runner takes the page selection out of the options; pages_total then counts the selection.
+            options={**asdict(options), "pages": pages} if pages else asdict(options),
             filename=filename, media_type="", size_bytes=size_bytes, pages_total=0, tenant=tenant,
         )
         try:
@@ -257,6 +264,8 @@ class Orchestrator:
 
         info = self.inspect(upload.path)
         record.media_type, record.pages_total = info.media_type, info.page_count
+        if record.options.get("pages"):  # only now is the page count known: beyond it is a 422
+            record.pages_total = len(select_pages(record.options["pages"], info.page_count))
         self.store.create(record, upload.path)
         cache_key, key = record.cache_key, record.key
         primary = self.store.claim_primary(cache_key, key)

@@ -104,6 +104,12 @@ async def extract(
                     "`flag` complete the document with each page's verdict and the document's worst page in "
                     "the result; `fail` ends the document `failed` with code `low_quality` naming the poor "
                     "pages, its results still readable at GET /result.")] = "none",
+    pages: Annotated[str | None, Form(
+        max_length=1000,
+        description="Only these pages, e.g. `1-3,7` (1-based, as OCRmyPDF's `--pages`): only they are processed "
+                    "and returned, numbered as in the document, and `pages_total` counts them; the searchable "
+                    "PDF is the whole original with text on those pages. A range that is malformed, starts at 0, "
+                    "runs backwards or goes beyond the last page is a 422 `invalid_pages` naming it.")] = None,
     prefer: Annotated[str | None, Header(
         description="`wait=N` (RFC 7240): answer `200` with the result, as `GET /result` would, if the document "
                     "is completed within N seconds (at most `MAX_WAIT_S`); otherwise the usual `202`.")] = None,
@@ -112,11 +118,12 @@ async def extract(
         raise ApiError(422, "file_and_sha256", "Send either the file or its sha256, not both.")
     if sha256 is not None:
         status, created = await orchestrator.accept_known(tenant, sha256.lower(), document_id, language, mode,
-                                                          min_quality)
+                                                          min_quality, pages)
     elif file is not None:
         upload = _receive(file, settings, request)
         try:
-            status, created = await orchestrator.accept(tenant, upload, document_id, language, mode, min_quality)
+            status, created = await orchestrator.accept(tenant, upload, document_id, language, mode, min_quality,
+                                                        pages)
         finally:
             upload.discard()
     else:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from ..domain import DocumentRecord, DocumentStatus, StoreUnavailable, utcnow
 from ..pipeline import DocumentError, Limits, PageOptions
+from ..pipeline.ranges import page_numbers
 from ..store.base import DocumentStore
 from .pool import PagePool, PoolCrashed
 
@@ -91,10 +92,13 @@ class DocumentRunner:
 
     def _process(self, record: DocumentRecord) -> None:
         started = time.monotonic()
-        key, page_options = record.key, PageOptions(**record.options)
+        options = dict(record.options)
+        selection = options.pop("pages", None)  # e.g. "1-3,7": only those pages, numbered as in the document
+        key, page_options = record.key, PageOptions(**options)
         # A redelivered document keeps the pages it has; the upload's inspection counted them.
         done = self.store.page_numbers(key) if record.pages_done else set()
-        todo = [n for n in range(1, record.pages_total + 1) if n not in done]
+        wanted = page_numbers(selection) if selection else range(1, record.pages_total + 1)
+        todo = [n for n in wanted if n not in done]
         with self.store.open_upload(key) as path:
             if _sha256(path) != record.content_sha256:  # damaged, or a concurrent upload's bytes
                 raise OSError("the stored upload does not match the SHA-256 it was accepted with")
