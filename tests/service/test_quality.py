@@ -1,4 +1,4 @@
-"""OCR quality (issue 6) on a small version of the accuracy corpus: orientation, deskew, resolution,
+"""OCR quality on a small version of the accuracy corpus: orientation, deskew, resolution,
 hybrid text layers, image inputs, and the hOCR / searchable-PDF outputs.
 
 Bounds: every rotated, skewed and low/high-resolution page reaches a CER within 1.5x of the upright

@@ -35,7 +35,7 @@ def _layer(name: str) -> str:
 
 
 def test_the_files_lie_as_built():
-    # what a trusting extractor returns: the issue's '"7+%-' kind of garbage, not the words shown
+    # what a trusting extractor returns: the '"7+%-' kind of garbage of a font with no Unicode map
     assert samples.cer(TRUTH, _layer("truetype-no-tounicode")) > 0.5
     assert _layer("truetype-no-tounicode-short").strip() == '!"#$%'
     assert _layer("wrong-tounicode-short").strip() == "Cubar"

@@ -481,7 +481,7 @@ def _born_digital_case_at(text: str, to_unicode: str, font_size: float = 12.0):
 def quality_corpus(
     lines: int = 12, seed: int = 0, names: list[str] | None = None, font_size: float = 12.0
 ) -> list[QualityCase]:
-    """The accuracy corpus of issue 6: upright 300 DPI; rotated 90/180/270; skewed +-3 degrees;
+    """The accuracy corpus: upright 300 DPI; rotated 90/180/270; skewed +-3 degrees;
     scanned at 150 and 600 DPI; small print on a poster-sized page; light noise and blur; two columns;
     text layers with no / wrong Unicode mapping; a genuine born-digital page. `font_size` sets the
     text size of every page but the poster (a smaller size makes the corpus harder)."""
