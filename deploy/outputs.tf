@@ -59,11 +59,13 @@ output "redis_instance_id" {
 }
 
 output "ssm_parameter_names" {
-  description = "Names of the SSM parameters holding the secrets (update them with aws ssm put-parameter --overwrite)."
-  value = {
-    mongo_connection_string = aws_ssm_parameter.mongo_connection_string.name
-    redis_password          = aws_ssm_parameter.redis_password.name
-  }
+  description = "Names of the SSM parameters holding the secrets (create or update them with aws ssm put-parameter --overwrite)."
+  value       = local.parameters
+}
+
+output "ssm_kms_key_arn" {
+  description = "KMS key of the SecureString parameters (the only key the instance roles may decrypt with); use it for parameters created out of band."
+  value       = local.kms_key_arn
 }
 
 output "log_group_names" {
