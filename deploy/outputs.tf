@@ -63,6 +63,14 @@ output "ssm_parameter_names" {
   value       = local.parameters
 }
 
+output "instance_role_names" {
+  description = "IAM roles of the OCR instances (ocr) and the Redis instance (redis); each reads only its own parameters."
+  value = {
+    ocr   = module.asg.iam_role_name
+    redis = module.redis.iam_role_name
+  }
+}
+
 output "ssm_kms_key_arn" {
   description = "KMS key of the SecureString parameters (the only key the instance roles may decrypt with); use it for parameters created out of band."
   value       = local.kms_key_arn

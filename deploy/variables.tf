@@ -243,11 +243,6 @@ variable "manage_secrets" {
   description = "Create the SecureString parameters from mongo_connection_string, redis_password and api_key (their values then live in the state too); false: they are created out of band under the names of the ssm_parameter_names output."
   type        = bool
   default     = true
-
-  validation {
-    condition     = !var.manage_secrets || (var.mongo_connection_string != null && var.redis_password != null && var.api_key != null)
-    error_message = "manage_secrets needs mongo_connection_string, redis_password and api_key (or set manage_secrets = false and create the parameters out of band)."
-  }
 }
 
 variable "mongo_connection_string" {
@@ -255,18 +250,6 @@ variable "mongo_connection_string" {
   type        = string
   default     = null
   sensitive   = true
-
-  validation {
-    condition     = var.mongo_connection_string == null || can(regex("^mongodb(\\+srv)?://", var.mongo_connection_string))
-    error_message = "mongo_connection_string must start with mongodb:// or mongodb+srv://."
-  }
-
-  validation {
-    condition = var.mongo_connection_string == null || (
-      can(regex("^mongodb\\+srv://", var.mongo_connection_string)) && !can(regex("[?&](tls|ssl)=false", var.mongo_connection_string))
-    ) || can(regex("^mongodb://[^?]*\\?(.*&)?(tls|ssl)=true(&|$)", var.mongo_connection_string))
-    error_message = "mongo_connection_string must ask for TLS: mongodb+srv://... (TLS unless tls=false) or mongodb://...?tls=true."
-  }
 }
 
 variable "redis_password" {
@@ -274,11 +257,6 @@ variable "redis_password" {
   type        = string
   default     = null
   sensitive   = true
-
-  validation {
-    condition     = try(length(var.redis_password) >= 16, var.redis_password == null)
-    error_message = "redis_password must be at least 16 characters long."
-  }
 }
 
 variable "redis_username" {
@@ -292,11 +270,6 @@ variable "api_key" {
   type        = string
   default     = null
   sensitive   = true
-
-  validation {
-    condition     = try(length(var.api_key) >= 32 && !can(regex("\\s", var.api_key)), var.api_key == null)
-    error_message = "api_key must be at least 32 characters without spaces."
-  }
 }
 
 variable "ssm_kms_key_id" {

@@ -27,6 +27,7 @@ def request_certificate(acm) -> str:
     """An ACM certificate in the emulator (what a real deployment gets from ACM for its domain)."""
     return acm.request_certificate(DomainName="ocr.example.com", ValidationMethod="DNS")["CertificateArn"]
 
+
 # The images the stack looks up by tag (what the Packer builds set): registered in the emulator.
 AMI_TAGS = {
     "ocr": {"Application": "ocr-service", "Role": "ocr"},
