@@ -100,7 +100,7 @@ def test_plan_of_open_redis_port_is_named_by_file_and_resource(terraform, aws_em
     _edit(redis_main, r"referenced_security_group_id\s*=\s*var\.client_security_group_id", 'cidr_ipv4 = "0.0.0.0/0"')
     line = ic.load_stack(root / "modules/redis").resources[REDIS_RULE].line
     register_images(aws_emulator.client("ec2"))
-    tf = terraform(deploy, DEPLOY_VARS)
+    tf = terraform(deploy, {**DEPLOY_VARS, "allow_plain_http": True})
     tf.init()
     plan = tf.plan()
     with pytest.raises(AssertionError) as failure:
