@@ -59,11 +59,21 @@ output "redis_instance_id" {
 }
 
 output "ssm_parameter_names" {
-  description = "Names of the SSM parameters holding the secrets (update them with aws ssm put-parameter --overwrite)."
+  description = "Names of the SSM parameters holding the secrets (create or update them with aws ssm put-parameter --overwrite)."
+  value       = local.parameters
+}
+
+output "instance_role_names" {
+  description = "IAM roles of the OCR instances (ocr) and the Redis instance (redis); each reads only its own parameters."
   value = {
-    mongo_connection_string = aws_ssm_parameter.mongo_connection_string.name
-    redis_password          = aws_ssm_parameter.redis_password.name
+    ocr   = module.asg.iam_role_name
+    redis = module.redis.iam_role_name
   }
+}
+
+output "ssm_kms_key_arn" {
+  description = "KMS key of the SecureString parameters (the only key the instance roles may decrypt with); use it for parameters created out of band."
+  value       = local.kms_key_arn
 }
 
 output "log_group_names" {

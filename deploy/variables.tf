@@ -77,9 +77,37 @@ variable "enable_flow_log" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate ARN; when set the load balancer serves HTTPS and redirects HTTP to it."
+  description = "ACM certificate ARN; the load balancer serves HTTPS with it and redirects HTTP there. Required unless allow_plain_http."
   type        = string
   default     = null
+}
+
+variable "allow_plain_http" {
+  description = "For trials only: let the public load balancer serve plain HTTP when certificate_arn is null (API keys and documents then cross the internet in clear)."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = var.certificate_arn != null || var.allow_plain_http
+    error_message = "certificate_arn is null, so the public load balancer would serve plain HTTP: give an ACM certificate_arn, or set allow_plain_http = true (for trials only)."
+  }
+}
+
+variable "alb_ssl_policy" {
+  description = "TLS policy of the HTTPS listener (TLS 1.2 or newer only)."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+}
+
+variable "alb_idle_timeout" {
+  description = "Seconds the load balancer keeps an idle connection open (large uploads on slow links need minutes); the service keeps its own 15 s longer."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.alb_idle_timeout >= 1 && var.alb_idle_timeout <= 4000
+    error_message = "alb_idle_timeout must be between 1 and 4000 seconds."
+  }
 }
 
 variable "alb_ingress_cidr_blocks" {
@@ -183,30 +211,69 @@ variable "desired_capacity" {
   default     = 2
 }
 
-variable "mongo_connection_string" {
-  description = "MongoDB connection string; stored as a SecureString SSM parameter, never in user data."
+variable "scaling_metric" {
+  description = "What the OCR group scales on: backlog (documents waiting per in-service instance) or cpu."
   type        = string
-  sensitive   = true
+  default     = "backlog"
+}
+
+variable "backlog_target_per_instance" {
+  description = "Documents waiting per in-service instance the backlog policy keeps the group at."
+  type        = number
+  default     = 10
+}
+
+variable "cpu_target_value" {
+  description = "Average CPU percent the cpu policy keeps the group at (scaling_metric = cpu)."
+  type        = number
+  default     = 60
+}
+
+variable "mongo_cidr_blocks" {
+  description = "Addresses of MongoDB the instances may reach (the provider's published range, a peering, or a PrivateLink endpoint's subnet); the only MongoDB egress."
+  type        = list(string)
 
   validation {
-    condition     = can(regex("^mongodb(\\+srv)?://", var.mongo_connection_string))
-    error_message = "mongo_connection_string must start with mongodb:// or mongodb+srv://."
+    condition     = length(var.mongo_cidr_blocks) > 0 && alltrue([for c in var.mongo_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "mongo_cidr_blocks must list the IPv4 CIDR blocks of MongoDB, not 0.0.0.0/0."
   }
+}
+
+variable "manage_secrets" {
+  description = "Create the SecureString parameters from mongo_connection_string, redis_password and api_key (their values then live in the state too); false: they are created out of band under the names of the ssm_parameter_names output."
+  type        = bool
+  default     = true
+}
+
+variable "mongo_connection_string" {
+  description = "MongoDB connection string asking for TLS (mongodb+srv://, or tls=true); stored as a SecureString SSM parameter, never in user data."
+  type        = string
+  default     = null
+  sensitive   = true
 }
 
 variable "redis_password" {
-  description = "Redis password (at least 16 characters); stored as a SecureString SSM parameter, never in user data."
+  description = "Password of the service's Redis ACL user (at least 16 characters); stored as a SecureString SSM parameter, never in user data."
   type        = string
+  default     = null
   sensitive   = true
+}
 
-  validation {
-    condition     = length(var.redis_password) >= 16
-    error_message = "redis_password must be at least 16 characters long."
-  }
+variable "redis_username" {
+  description = "Redis ACL user the service logs in as (the default user is disabled in the image)."
+  type        = string
+  default     = "ocr-service"
+}
+
+variable "api_key" {
+  description = "API key of the default tenant (at least 32 characters), read by the instances as API_KEY; stored as a SecureString SSM parameter, never in user data."
+  type        = string
+  default     = null
+  sensitive   = true
 }
 
 variable "ssm_kms_key_id" {
-  description = "KMS key (ID, ARN or alias) of the SecureString parameters; null uses the AWS-managed aws/ssm key."
+  description = "KMS key (ID, ARN or alias) of the SecureString parameters; null creates a customer-managed key for the stack."
   type        = string
   default     = null
 }

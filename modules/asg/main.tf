@@ -1,58 +1,26 @@
-data "aws_region" "current" {}
-
-data "aws_caller_identity" "current" {}
-
-data "aws_partition" "current" {}
-
 data "aws_vpc" "this" {
   id = var.vpc_id
 }
 
-# Used only when no ami_id is given: the newest image the Packer build tagged.
-data "aws_ami" "this" {
-  count = var.ami_id == null ? 1 : 0
-
-  most_recent = true
-  owners      = var.ami_owners
-
-  dynamic "filter" {
-    for_each = var.ami_name_filter == null ? [] : [var.ami_name_filter]
-    content {
-      name   = "name"
-      values = [filter.value]
-    }
-  }
-
-  dynamic "filter" {
-    for_each = var.ami_tags
-    content {
-      name   = "tag:${filter.key}"
-      values = [filter.value]
-    }
-  }
-
-  filter {
-    name   = "state"
-    values = ["available"]
-  }
-}
-
 locals {
-  ami_id    = var.ami_id != null ? var.ami_id : data.aws_ami.this[0].id
-  region    = data.aws_region.current.name
-  partition = data.aws_partition.current.partition
-  account   = data.aws_caller_identity.current.account_id
+  ami_id = module.instance_profile.ami_id
+  region = module.instance_profile.region
 
-  # Parameter names may or may not start with a slash; the ARN needs exactly one.
-  ssm_parameter_arns = [
-    for name in values(var.ssm_parameters) :
-    "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(name, "/")}"
-  ]
+  # The ALB sends X-Forwarded-For/Proto from inside the VPC: trusted from there only.
+  forwarded_allow_ips = coalesce(var.forwarded_allow_ips, data.aws_vpc.this.cidr_block)
 
   environment = merge(
     var.environment,
-    { PORT = tostring(var.service_port), AWS_REGION = local.region },
-    var.redis_host == null ? {} : { REDIS_HOST = var.redis_host, REDIS_PORT = tostring(var.redis_port) },
+    {
+      PORT                = tostring(var.service_port)
+      AWS_REGION          = local.region
+      FORWARDED_ALLOW_IPS = local.forwarded_allow_ips
+      TIMEOUT_KEEP_ALIVE  = tostring(var.keep_alive_timeout)
+    },
+    var.redis_host == null ? {} : merge(
+      { REDIS_HOST = var.redis_host, REDIS_PORT = tostring(var.redis_port), REDIS_TLS = tostring(var.redis_tls) },
+      var.redis_username == null ? {} : { REDIS_USERNAME = var.redis_username },
+    ),
   )
 
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
@@ -100,9 +68,24 @@ resource "aws_vpc_security_group_egress_rule" "service" {
   tags = merge(var.tags, { Name = "${var.name}-service-egress-${each.value.port}" })
 }
 
+# MongoDB only at the given addresses (the provider's range, a peering or a VPC endpoint), never the
+# whole internet: the connection string carries credentials.
+resource "aws_vpc_security_group_egress_rule" "mongodb" {
+  for_each = toset(var.mongo_cidr_blocks)
+
+  security_group_id = aws_security_group.service.id
+  description       = "MongoDB ${var.mongo_port} to ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = var.mongo_port
+  to_port           = var.mongo_port
+  cidr_ipv4         = each.value
+
+  tags = merge(var.tags, { Name = "${var.name}-service-mongodb" })
+}
+
 resource "aws_vpc_security_group_egress_rule" "redis" {
   security_group_id = aws_security_group.service.id
-  description       = "Redis inside the VPC"
+  description       = "Redis (TLS when redis_tls) inside the VPC"
   ip_protocol       = "tcp"
   from_port         = var.redis_port
   to_port           = var.redis_port
@@ -112,14 +95,18 @@ resource "aws_vpc_security_group_egress_rule" "redis" {
 }
 
 # ---------------------------------------------------------------------------
-# Instance profile: CloudWatch agent + read the service's SSM parameters
+# Image lookup and instance profile: CloudWatch agent + read only the service's SSM parameters
 # ---------------------------------------------------------------------------
 module "instance_profile" {
   source = "../instance-profile"
 
   name                       = var.name
   description                = "OCR service instances of ${var.name}"
-  ssm_parameter_arns         = local.ssm_parameter_arns
+  ami_id                     = var.ami_id
+  ami_owners                 = var.ami_owners
+  ami_name_filter            = var.ami_name_filter
+  ami_tags                   = var.ami_tags
+  ssm_parameter_names        = values(var.ssm_parameters)
   parameters_policy_name     = "read-service-parameters"
   ssm_kms_key_arn            = var.ssm_kms_key_arn
   enable_ssm_session_manager = var.enable_ssm_session_manager
@@ -211,13 +198,16 @@ resource "aws_launch_template" "this" {
 }
 
 resource "aws_autoscaling_group" "this" {
-  name                      = var.name
-  min_size                  = var.min_size
-  max_size                  = var.max_size
-  desired_capacity          = var.desired_capacity
-  vpc_zone_identifier       = var.subnet_ids
-  target_group_arns         = var.target_group_arns
-  health_check_type         = "ELB"
+  name                = var.name
+  min_size            = var.min_size
+  max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
+  vpc_zone_identifier = var.subnet_ids
+  target_group_arns   = var.target_group_arns
+  # GroupInServiceInstances is the denominator of the backlog-per-instance policy.
+  enabled_metrics           = ["GroupInServiceInstances", "GroupDesiredCapacity", "GroupMinSize", "GroupMaxSize"]
+  metrics_granularity       = "1Minute"
+  health_check_type         = var.health_check_type
   health_check_grace_period = var.health_check_grace_period
 
   launch_template {
@@ -253,7 +243,67 @@ resource "aws_autoscaling_group" "this" {
   }
 }
 
+# Scaling: on the OCR backlog per in-service instance (what AWS recommends for queue workers), or on
+# average CPU. The service's CloudWatch agent publishes ocr_queue_depth (documents waiting, the same
+# for every instance) in the OCRService namespace with the AutoScalingGroupName dimension.
+resource "aws_autoscaling_policy" "backlog" {
+  count = var.scaling_metric == "backlog" ? 1 : 0
+
+  name                      = "${var.name}-backlog-per-instance"
+  autoscaling_group_name    = aws_autoscaling_group.this.name
+  policy_type               = "TargetTrackingScaling"
+  estimated_instance_warmup = var.instance_warmup
+
+  target_tracking_configuration {
+    customized_metric_specification {
+      metrics {
+        id          = "backlog"
+        label       = "Documents waiting"
+        return_data = false
+        metric_stat {
+          metric {
+            namespace   = var.metrics_namespace
+            metric_name = "ocr_queue_depth"
+            dimensions {
+              name  = "AutoScalingGroupName"
+              value = aws_autoscaling_group.this.name
+            }
+          }
+          stat = "Maximum"
+        }
+      }
+
+      metrics {
+        id          = "in_service"
+        label       = "In-service instances"
+        return_data = false
+        metric_stat {
+          metric {
+            namespace   = "AWS/AutoScaling"
+            metric_name = "GroupInServiceInstances"
+            dimensions {
+              name  = "AutoScalingGroupName"
+              value = aws_autoscaling_group.this.name
+            }
+          }
+          stat = "Average"
+        }
+      }
+
+      metrics {
+        id          = "backlog_per_instance"
+        label       = "Documents waiting per in-service instance"
+        expression  = "backlog / in_service"
+        return_data = true
+      }
+    }
+    target_value = var.backlog_target_per_instance
+  }
+}
+
 resource "aws_autoscaling_policy" "cpu" {
+  count = var.scaling_metric == "cpu" ? 1 : 0
+
   name                   = "${var.name}-cpu-target"
   autoscaling_group_name = aws_autoscaling_group.this.name
   policy_type            = "TargetTrackingScaling"
@@ -264,4 +314,10 @@ resource "aws_autoscaling_policy" "cpu" {
     }
     target_value = var.cpu_target_value
   }
+}
+
+# The CPU policy was the only one, without count.
+moved {
+  from = aws_autoscaling_policy.cpu
+  to   = aws_autoscaling_policy.cpu[0]
 }

@@ -44,6 +44,6 @@ output "ami_id" {
 }
 
 output "scaling_policy_arn" {
-  description = "ARN of the CPU target-tracking scaling policy."
-  value       = aws_autoscaling_policy.cpu.arn
+  description = "ARN of the target-tracking scaling policy (backlog or cpu, after scaling_metric)."
+  value       = one(concat(aws_autoscaling_policy.backlog[*].arn, aws_autoscaling_policy.cpu[*].arn))
 }

@@ -121,8 +121,19 @@ variable "desired_capacity" {
   }
 }
 
+variable "health_check_type" {
+  description = "What makes the group replace an instance: EC2 (instance status checks; the default, so a MongoDB or Redis outage that fails the load balancer's readiness check never replaces instances) or ELB (also the target group's health check)."
+  type        = string
+  default     = "EC2"
+
+  validation {
+    condition     = contains(["EC2", "ELB"], var.health_check_type)
+    error_message = "health_check_type must be EC2 or ELB."
+  }
+}
+
 variable "health_check_grace_period" {
-  description = "Seconds after launch before failed load-balancer health checks replace an instance."
+  description = "Seconds after launch before failed health checks replace an instance."
   type        = number
   default     = 300
 
@@ -132,8 +143,47 @@ variable "health_check_grace_period" {
   }
 }
 
+variable "scaling_metric" {
+  description = "What the target-tracking policy follows: backlog (documents waiting per in-service instance, from the service's ocr_queue_depth metric) or cpu (average CPU utilisation)."
+  type        = string
+  default     = "backlog"
+
+  validation {
+    condition     = contains(["backlog", "cpu"], var.scaling_metric)
+    error_message = "scaling_metric must be backlog or cpu."
+  }
+}
+
+variable "backlog_target_per_instance" {
+  description = "Documents waiting per in-service instance the backlog policy keeps the group at (about what one instance clears within the latency you accept)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.backlog_target_per_instance > 0
+    error_message = "backlog_target_per_instance must be positive."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace the service's metrics are published in (by the CloudWatch agent of the image)."
+  type        = string
+  default     = "OCRService"
+}
+
+variable "instance_warmup" {
+  description = "Seconds a new instance needs before its metrics count for the backlog policy (boot, image pull, engine start)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.instance_warmup >= 0
+    error_message = "instance_warmup must not be negative."
+  }
+}
+
 variable "cpu_target_value" {
-  description = "Average CPU utilisation (percent) the target-tracking policy keeps the group at."
+  description = "Average CPU utilisation (percent) the cpu target-tracking policy keeps the group at."
   type        = number
   default     = 60
 
@@ -216,6 +266,35 @@ variable "redis_port" {
   }
 }
 
+variable "redis_tls" {
+  description = "Connect to Redis over TLS (passed as REDIS_TLS with REDIS_HOST)."
+  type        = bool
+  default     = true
+}
+
+variable "redis_username" {
+  description = "Redis ACL user of the service (passed as REDIS_USERNAME with REDIS_HOST); null uses Redis's default user."
+  type        = string
+  default     = null
+}
+
+variable "forwarded_allow_ips" {
+  description = "Addresses trusted to set X-Forwarded-For/Proto (passed as FORWARDED_ALLOW_IPS); null trusts the VPC CIDR, where the load balancer lives."
+  type        = string
+  default     = null
+}
+
+variable "keep_alive_timeout" {
+  description = "Seconds the service keeps an idle connection open (passed as TIMEOUT_KEEP_ALIVE); must exceed the load balancer's idle timeout, or the balancer reuses connections the service has closed (sporadic 502s)."
+  type        = number
+  default     = 75
+
+  validation {
+    condition     = var.keep_alive_timeout >= 1
+    error_message = "keep_alive_timeout must be at least 1 second."
+  }
+}
+
 variable "ssm_parameters" {
   description = "Environment variable name => SSM parameter NAME holding its value (e.g. MONGO_CONNECTION_STRING). Instances read the values at boot; user data carries only the names."
   type        = map(string)
@@ -250,7 +329,7 @@ variable "environment" {
 }
 
 variable "egress_cidr_blocks" {
-  description = "Destinations the instances may reach on egress_ports (AWS APIs over HTTPS, MongoDB)."
+  description = "Destinations the instances may reach on egress_ports (AWS APIs over HTTPS)."
   type        = list(string)
   default     = ["0.0.0.0/0"]
 
@@ -261,9 +340,9 @@ variable "egress_cidr_blocks" {
 }
 
 variable "egress_ports" {
-  description = "TCP ports the instances may reach in egress_cidr_blocks (443 for AWS APIs, 27017 for MongoDB)."
+  description = "TCP ports the instances may reach in egress_cidr_blocks (443 for AWS APIs); MongoDB has its own narrower rule (mongo_cidr_blocks)."
   type        = list(number)
-  default     = [443, 27017]
+  default     = [443]
 
   validation {
     condition     = alltrue([for p in var.egress_ports : p >= 1 && p <= 65535])
@@ -271,10 +350,32 @@ variable "egress_ports" {
   }
 }
 
+variable "mongo_cidr_blocks" {
+  description = "Addresses of MongoDB the instances may reach on mongo_port (the provider's range, a peering or a VPC endpoint); empty: no MongoDB egress."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.mongo_cidr_blocks : can(cidrhost(c, 0)) && c != "0.0.0.0/0"])
+    error_message = "mongo_cidr_blocks must contain valid IPv4 CIDR blocks, not 0.0.0.0/0."
+  }
+}
+
+variable "mongo_port" {
+  description = "TCP port of MongoDB."
+  type        = number
+  default     = 27017
+
+  validation {
+    condition     = var.mongo_port >= 1 && var.mongo_port <= 65535
+    error_message = "mongo_port must be between 1 and 65535."
+  }
+}
+
 variable "enable_ssm_session_manager" {
-  description = "Attach AmazonSSMManagedInstanceCore so operators use Session Manager instead of SSH (no SSH port is ever opened)."
+  description = "Attach AmazonSSMManagedInstanceCore so operators use Session Manager instead of SSH (no SSH port is ever opened); the role still reads only its own parameters."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "tags" {

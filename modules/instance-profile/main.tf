@@ -1,6 +1,7 @@
-# An EC2 instance profile for this repository's machines: CloudWatch agent, optional Session Manager,
-# and read access to the SSM parameters the machine needs at boot (SecureStrings decrypted via SSM only).
-# Called by modules/asg and modules/redis; not part of the public module set.
+# What this repository's machines share: the image lookup and an EC2 instance profile (CloudWatch
+# agent, optional Session Manager, read access to exactly the SSM parameters the machine needs at
+# boot, SecureStrings decrypted through SSM only). Called by modules/asg and modules/redis, each
+# keeping its own public inputs; not part of the public module set.
 
 data "aws_region" "current" {}
 
@@ -8,10 +9,50 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+# Used only when no ami_id is given: the newest image the Packer build tagged.
+data "aws_ami" "this" {
+  count = var.ami_id == null ? 1 : 0
+
+  most_recent = true
+  owners      = var.ami_owners
+
+  dynamic "filter" {
+    for_each = var.ami_name_filter == null ? [] : [var.ami_name_filter]
+    content {
+      name   = "name"
+      values = [filter.value]
+    }
+  }
+
+  dynamic "filter" {
+    for_each = var.ami_tags
+    content {
+      name   = "tag:${filter.key}"
+      values = [filter.value]
+    }
+  }
+
+  filter {
+    name   = "state"
+    values = ["available"]
+  }
+}
+
 locals {
+  ami_id    = var.ami_id != null ? var.ami_id : data.aws_ami.this[0].id
   region    = data.aws_region.current.name
   partition = data.aws_partition.current.partition
   account   = data.aws_caller_identity.current.account_id
+
+  # Parameter names may or may not start with a slash; the ARN needs exactly one.
+  parameter_arns = [
+    for name in var.ssm_parameter_names :
+    "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(name, "/")}"
+  ]
+
+  # Without a customer-managed key the parameters use the AWS-managed aws/ssm key, whose ARN is not
+  # known in advance: any key of the account, but only for requests SSM makes on the role's behalf.
+  kms_key_arns = var.ssm_kms_key_arn != null ? [var.ssm_kms_key_arn] : ["arn:${local.partition}:kms:${local.region}:${local.account}:key/*"]
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -45,33 +86,51 @@ resource "aws_iam_role_policy_attachment" "ssm_core" {
 }
 
 data "aws_iam_policy_document" "parameters" {
-  count = length(var.ssm_parameter_arns) > 0 ? 1 : 0
-
-  statement {
-    sid       = "ReadParameters"
-    actions   = ["ssm:GetParameter", "ssm:GetParameters"]
-    resources = var.ssm_parameter_arns
+  dynamic "statement" {
+    for_each = length(local.parameter_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadOwnParameters"
+      actions   = ["ssm:GetParameter", "ssm:GetParameters"]
+      resources = local.parameter_arns
+    }
   }
 
+  # Managed policies (AmazonSSMManagedInstanceCore, CloudWatchAgentServerPolicy) grant
+  # ssm:GetParameter* on every parameter; an explicit Deny outranks them, so the role reads its own
+  # parameters and nothing else whatever else is attached to it.
   statement {
-    sid       = "DecryptSecureStrings"
-    actions   = ["kms:Decrypt"]
-    resources = var.ssm_kms_key_arn != null ? [var.ssm_kms_key_arn] : ["arn:${local.partition}:kms:${local.region}:${local.account}:key/*"]
+    sid           = "DenyOtherParameters"
+    effect        = "Deny"
+    actions       = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"]
+    not_resources = length(local.parameter_arns) > 0 ? local.parameter_arns : ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/-none-"]
+  }
 
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["ssm.${local.region}.amazonaws.com"]
+  dynamic "statement" {
+    for_each = length(local.parameter_arns) > 0 ? [1] : []
+    content {
+      sid       = "DecryptSecureStrings"
+      actions   = ["kms:Decrypt"]
+      resources = local.kms_key_arns
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ssm.${local.region}.amazonaws.com"]
+      }
     }
   }
 }
 
 resource "aws_iam_role_policy" "parameters" {
-  count = length(var.ssm_parameter_arns) > 0 ? 1 : 0
-
   name   = var.parameters_policy_name
   role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.parameters[0].json
+  policy = data.aws_iam_policy_document.parameters.json
+}
+
+# The policy used to exist only when the machine read parameters.
+moved {
+  from = aws_iam_role_policy.parameters[0]
+  to   = aws_iam_role_policy.parameters
 }
 
 resource "aws_iam_instance_profile" "this" {

@@ -1,3 +1,23 @@
+output "ami_id" {
+  description = "AMI of the machines (given or looked up)."
+  value       = local.ami_id
+}
+
+output "region" {
+  description = "Region of the provider (for user data and ARNs)."
+  value       = local.region
+}
+
+output "partition" {
+  description = "Partition of the provider (for ARNs)."
+  value       = local.partition
+}
+
+output "ssm_parameter_arns" {
+  description = "ARNs of the parameters the role may read."
+  value       = local.parameter_arns
+}
+
 output "role_name" {
   description = "Name of the IAM role."
   value       = aws_iam_role.this.name

@@ -8,14 +8,38 @@ variable "description" {
   type        = string
 }
 
-variable "ssm_parameter_arns" {
-  description = "ARNs of the SSM parameters the machines may read (none: no parameter policy)."
+variable "ami_id" {
+  description = "AMI ID of the machines; null looks up the newest image matching ami_owners, ami_name_filter and ami_tags."
+  type        = string
+  default     = null
+}
+
+variable "ami_owners" {
+  description = "Owners (account IDs or self) searched when looking the AMI up."
+  type        = list(string)
+  default     = ["self"]
+}
+
+variable "ami_name_filter" {
+  description = "Name pattern of the AMI lookup (wildcards allowed); null matches any name."
+  type        = string
+  default     = null
+}
+
+variable "ami_tags" {
+  description = "Tags the looked-up AMI must carry."
+  type        = map(string)
+  default     = {}
+}
+
+variable "ssm_parameter_names" {
+  description = "Names of the SSM parameters the machines may read; every other parameter is explicitly denied."
   type        = list(string)
   default     = []
 }
 
 variable "parameters_policy_name" {
-  description = "Name of the inline policy that grants reading those parameters."
+  description = "Name of the inline policy that grants reading those parameters (and denies the others)."
   type        = string
   default     = "read-parameters"
 }
@@ -29,7 +53,7 @@ variable "ssm_kms_key_arn" {
 variable "enable_ssm_session_manager" {
   description = "Attach AmazonSSMManagedInstanceCore so operators use Session Manager instead of SSH."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "tags" {

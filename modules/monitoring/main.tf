@@ -76,6 +76,32 @@ locals {
         dimensions         = { AutoScalingGroupName = var.autoscaling_group_name }
       }
     } : {},
+    var.create_service_alarms ? {
+      queue_depth = {
+        description        = "More than ${var.queue_depth_threshold} documents wait in the OCR queue (scaling at max_size, or workers stuck)"
+        namespace          = var.metrics_namespace
+        metric_name        = "ocr_queue_depth"
+        statistic          = "Maximum"
+        period             = var.alarm_period
+        evaluation_periods = var.alarm_evaluation_periods
+        threshold          = var.queue_depth_threshold
+        comparison         = "GreaterThanThreshold"
+        missing_data       = "notBreaching"
+        dimensions         = { AutoScalingGroupName = var.autoscaling_group_name }
+      }
+      queue_oldest_age = {
+        description        = "The oldest queued document has waited more than ${var.queue_oldest_age_threshold} s"
+        namespace          = var.metrics_namespace
+        metric_name        = "ocr_queue_oldest_age_seconds"
+        statistic          = "Maximum"
+        period             = var.alarm_period
+        evaluation_periods = var.alarm_evaluation_periods
+        threshold          = var.queue_oldest_age_threshold
+        comparison         = "GreaterThanThreshold"
+        missing_data       = "notBreaching"
+        dimensions         = { AutoScalingGroupName = var.autoscaling_group_name }
+      }
+    } : {},
     var.create_redis_alarms ? {
       redis_cpu = {
         description        = "Redis instance CPU above ${var.redis_cpu_threshold}%"
@@ -160,7 +186,56 @@ resource "aws_cloudwatch_metric_alarm" "this" {
   lifecycle {
     precondition {
       condition     = alltrue([for v in values(each.value.dimensions) : v != null])
-      error_message = "Alarm ${each.key} needs its inputs: create_alb_alarms needs alb_arn_suffix and target_group_arn_suffix, create_asg_alarms needs autoscaling_group_name, create_redis_alarms needs redis_instance_id."
+      error_message = "Alarm ${each.key} needs its inputs: create_alb_alarms needs alb_arn_suffix and target_group_arn_suffix, create_asg_alarms and create_service_alarms need autoscaling_group_name, create_redis_alarms needs redis_instance_id."
+    }
+  }
+}
+
+# Share of finished documents that failed. The CloudWatch agent turns the Prometheus counter
+# ocr_documents_finished_total{status} into per-interval deltas, so a Sum per period counts the
+# documents that ended in it; periods without any finished document give no data (not breaching).
+resource "aws_cloudwatch_metric_alarm" "failure_rate" {
+  count = var.create_service_alarms ? 1 : 0
+
+  alarm_name          = "${var.name}-failure-rate"
+  alarm_description   = "More than ${var.failure_rate_threshold}% of the documents finished in a period failed"
+  comparison_operator = "GreaterThanThreshold"
+  evaluation_periods  = var.alarm_evaluation_periods
+  threshold           = var.failure_rate_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "failure_rate"
+    label       = "Failed documents (% of finished)"
+    expression  = "100 * FILL(failed, 0) / (FILL(failed, 0) + FILL(completed, 0) + FILL(cancelled, 0))"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = toset(["failed", "completed", "cancelled"])
+    content {
+      id = metric_query.value
+      metric {
+        namespace   = var.metrics_namespace
+        metric_name = "ocr_documents_finished_total"
+        period      = var.failure_rate_period
+        stat        = "Sum"
+        dimensions = {
+          AutoScalingGroupName = var.autoscaling_group_name
+          status               = metric_query.value
+        }
+      }
+    }
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-failure-rate" })
+
+  lifecycle {
+    precondition {
+      condition     = var.autoscaling_group_name != null
+      error_message = "create_service_alarms needs autoscaling_group_name."
     }
   }
 }

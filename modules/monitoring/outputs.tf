@@ -24,6 +24,9 @@ output "sns_topic_arn" {
 }
 
 output "alarm_arns" {
-  description = "ARNs of the alarms by short name (alb_5xx, target_5xx, unhealthy_hosts, target_response_time, asg_cpu, redis_cpu, redis_status_check)."
-  value       = { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.arn }
+  description = "ARNs of the alarms by short name (alb_5xx, target_5xx, unhealthy_hosts, target_response_time, asg_cpu, queue_depth, queue_oldest_age, failure_rate, redis_cpu, redis_status_check)."
+  value = merge(
+    { for key, alarm in aws_cloudwatch_metric_alarm.this : key => alarm.arn },
+    { for alarm in aws_cloudwatch_metric_alarm.failure_rate : "failure_rate" => alarm.arn },
+  )
 }

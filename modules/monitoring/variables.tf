@@ -84,6 +84,62 @@ variable "autoscaling_group_name" {
   default     = null
 }
 
+variable "create_service_alarms" {
+  description = "Create the service alarms on the metrics the image's CloudWatch agent publishes (queue depth, age of the oldest queued document, failure rate); needs autoscaling_group_name."
+  type        = bool
+  default     = true
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the service's metrics (dimensions AutoScalingGroupName, and status for ocr_documents_finished_total)."
+  type        = string
+  default     = "OCRService"
+}
+
+variable "queue_depth_threshold" {
+  description = "Documents waiting in the queue (ocr_queue_depth) that raise an alarm."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.queue_depth_threshold >= 0
+    error_message = "queue_depth_threshold must not be negative."
+  }
+}
+
+variable "queue_oldest_age_threshold" {
+  description = "Seconds the oldest queued document has waited (ocr_queue_oldest_age_seconds) that raise an alarm."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.queue_oldest_age_threshold > 0
+    error_message = "queue_oldest_age_threshold must be positive."
+  }
+}
+
+variable "failure_rate_threshold" {
+  description = "Percent of finished documents that failed (ocr_documents_finished_total with status failed, of all statuses) that raises an alarm."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.failure_rate_threshold > 0 && var.failure_rate_threshold <= 100
+    error_message = "failure_rate_threshold must be between 0 (exclusive) and 100."
+  }
+}
+
+variable "failure_rate_period" {
+  description = "Period in seconds over which finished documents are counted for the failure rate."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.failure_rate_period >= 60 && var.failure_rate_period % 60 == 0
+    error_message = "failure_rate_period must be a multiple of 60 seconds."
+  }
+}
+
 variable "create_redis_alarms" {
   description = "Create the Redis instance CPU and status-check alarms; needs redis_instance_id."
   type        = bool

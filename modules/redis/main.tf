@@ -1,51 +1,15 @@
-data "aws_region" "current" {}
-
-data "aws_caller_identity" "current" {}
-
-data "aws_partition" "current" {}
-
-# Used only when no ami_id is given: the newest image the Packer build tagged.
-data "aws_ami" "this" {
-  count = var.ami_id == null ? 1 : 0
-
-  most_recent = true
-  owners      = var.ami_owners
-
-  dynamic "filter" {
-    for_each = var.ami_name_filter == null ? [] : [var.ami_name_filter]
-    content {
-      name   = "name"
-      values = [filter.value]
-    }
-  }
-
-  dynamic "filter" {
-    for_each = var.ami_tags
-    content {
-      name   = "tag:${filter.key}"
-      values = [filter.value]
-    }
-  }
-
-  filter {
-    name   = "state"
-    values = ["available"]
-  }
-}
-
 locals {
-  ami_id    = var.ami_id != null ? var.ami_id : data.aws_ami.this[0].id
-  region    = data.aws_region.current.name
-  partition = data.aws_partition.current.partition
-  account   = data.aws_caller_identity.current.account_id
-
-  password_parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(var.password_ssm_parameter_name, "/")}"
+  ami_id    = module.instance_profile.ami_id
+  region    = module.instance_profile.region
+  partition = module.instance_profile.partition
 
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
     region             = local.region
     password_parameter = var.password_ssm_parameter_name
     port               = var.redis_port
     maxmemory          = var.maxmemory
+    tls                = var.tls
+    service_username   = var.service_username
   })
 }
 
@@ -89,14 +53,18 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 }
 
 # ---------------------------------------------------------------------------
-# Instance profile: read the password parameter, CloudWatch agent
+# Image lookup and instance profile: read only the password parameter, CloudWatch agent
 # ---------------------------------------------------------------------------
 module "instance_profile" {
   source = "../instance-profile"
 
   name                       = var.name
   description                = "Redis instance ${var.name}"
-  ssm_parameter_arns         = [local.password_parameter_arn]
+  ami_id                     = var.ami_id
+  ami_owners                 = var.ami_owners
+  ami_name_filter            = var.ami_name_filter
+  ami_tags                   = var.ami_tags
+  ssm_parameter_names        = [var.password_ssm_parameter_name]
   parameters_policy_name     = "read-redis-password"
   ssm_kms_key_arn            = var.ssm_kms_key_arn
   enable_ssm_session_manager = var.enable_ssm_session_manager
@@ -121,7 +89,7 @@ moved {
 
 moved {
   from = aws_iam_role_policy.password
-  to   = module.instance_profile.aws_iam_role_policy.parameters[0]
+  to   = module.instance_profile.aws_iam_role_policy.parameters
 }
 
 moved {

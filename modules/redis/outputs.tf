@@ -23,6 +23,16 @@ output "iam_role_name" {
   value       = module.instance_profile.role_name
 }
 
+output "username" {
+  description = "Redis ACL user of the clients (give it to them as REDIS_USERNAME)."
+  value       = var.service_username
+}
+
+output "tls" {
+  description = "Whether Redis serves TLS (give it to the clients as REDIS_TLS)."
+  value       = var.tls
+}
+
 output "ami_id" {
   description = "AMI the instance uses (given or looked up)."
   value       = local.ami_id

@@ -34,6 +34,23 @@ variable "redis_port" {
   }
 }
 
+variable "tls" {
+  description = "Tell the image to serve Redis over TLS only on redis_port (written to its service.env as REDIS_TLS)."
+  type        = bool
+  default     = true
+}
+
+variable "service_username" {
+  description = "Redis ACL user the clients log in as (written to the image's service.env as REDIS_USERNAME; the image gives it the password parameter's value and no dangerous commands)."
+  type        = string
+  default     = "ocr-service"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.service_username)) && var.service_username != "default"
+    error_message = "service_username must be 1-64 letters, digits, hyphens or underscores, and not default."
+  }
+}
+
 variable "password_ssm_parameter_name" {
   description = "Name of the SecureString SSM parameter holding the Redis password; the instance reads it at boot."
   type        = string
@@ -150,9 +167,9 @@ variable "egress_cidr_blocks" {
 }
 
 variable "enable_ssm_session_manager" {
-  description = "Attach AmazonSSMManagedInstanceCore so operators use Session Manager instead of SSH (no SSH port is ever opened)."
+  description = "Attach AmazonSSMManagedInstanceCore so operators use Session Manager instead of SSH (no SSH port is ever opened); the role still reads only its own parameter."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "recovery_alarm_actions" {

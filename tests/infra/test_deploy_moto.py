@@ -1,18 +1,21 @@
-"""Check kind 3: plan deploy/ against moto_server with plan-JSON assertions, then ONE apply per session
-(module-scoped), boto3 checks on what it built, and destroy at teardown (also when a check fails)."""
+"""Plan deploy/ against moto_server with plan-JSON assertions, then ONE apply per module (its defaults,
+with a certificate from the emulator's ACM), boto3 checks on what it built, and destroy at teardown
+(also when a check fails)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import pytest
-from project_stacks import DEPLOY_DIR, DEPLOY_VARS, register_images
+from project_stacks import DEPLOY_DIR, DEPLOY_VARS, SECRETS, register_images, request_certificate
 
 import infracheck as ic
+from tests.support.iam import allowed, statements
 
 NAME = "ocr-service-prod"  # deploy/'s "${var.name}-${var.environment}" with the defaults
-SECRETS = [DEPLOY_VARS["mongo_connection_string"], DEPLOY_VARS["redis_password"]]
+PARAMETERS = ["mongo_connection_string", "redis_password", "api_key"]
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +23,8 @@ def stack(module_terraform, aws_emulator):
     """deploy/ planned and applied once; destroyed by the plugin when the module's tests are done."""
     aws_emulator.reset()
     register_images(aws_emulator.client("ec2"))
-    tf = module_terraform(DEPLOY_DIR, DEPLOY_VARS)
+    certificate = request_certificate(aws_emulator.client("acm"))
+    tf = module_terraform(DEPLOY_DIR, {**DEPLOY_VARS, "certificate_arn": certificate})
     tf.init()
     plan = tf.plan()
     started = time.monotonic()
@@ -68,8 +72,72 @@ def test_plan_asg_sizes_and_health_checks(plan):
     (group,) = plan.resources("aws_autoscaling_group")
     sizes = {k: group.body[k] for k in ("min_size", "max_size", "desired_capacity")}
     assert sizes == {"min_size": 1, "max_size": 3, "desired_capacity": 2}, f"{group.where}: {sizes}"
-    assert group.body["health_check_type"] == "ELB", group.where
-    ic.assert_health_check_path(plan, "/health")
+    # A MongoDB or Redis outage fails readiness: the load balancer stops routing, the group replaces nothing.
+    assert group.body["health_check_type"] == "EC2", group.where
+    ic.assert_health_check_path(plan, "/health/ready")
+    (target_group,) = plan.resources("aws_lb_target_group")
+    assert target_group.body["health_check"][0]["matcher"] == "200", target_group.where
+
+
+def test_plan_tls_listeners(plan):
+    listeners = {r.address: r.body for r in plan.resources("aws_lb_listener")}
+    http = listeners["module.alb.aws_lb_listener.http"]
+    https = listeners["module.alb.aws_lb_listener.https[0]"]
+    (action,) = http["default_action"]
+    assert action["type"] == "redirect", "plain HTTP must only redirect when a certificate is given"
+    assert action["redirect"][0]["protocol"] == "HTTPS" and action["redirect"][0]["status_code"] == "HTTP_301"
+    assert https["protocol"] == "HTTPS" and https["ssl_policy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert https["default_action"][0]["type"] == "forward"
+
+
+def test_plan_scales_on_backlog_per_instance(plan):
+    policies = {r.address: r.body for r in plan.resources("aws_autoscaling_policy")}
+    assert list(policies) == ["module.asg.aws_autoscaling_policy.backlog[0]"], policies
+    (config,) = policies["module.asg.aws_autoscaling_policy.backlog[0]"]["target_tracking_configuration"]
+    (spec,) = config["customized_metric_specification"]
+    metrics = {m["id"]: m for m in spec["metrics"]}
+    assert metrics["backlog_per_instance"]["expression"] == "backlog / in_service"
+    assert [m["id"] for m in spec["metrics"] if m["return_data"]] == ["backlog_per_instance"]
+    (depth,) = metrics["backlog"]["metric_stat"]
+    assert depth["stat"] == "Maximum"
+    assert (depth["metric"][0]["namespace"], depth["metric"][0]["metric_name"]) == ("OCRService", "ocr_queue_depth")
+    (in_service,) = metrics["in_service"]["metric_stat"]
+    assert in_service["metric"][0]["metric_name"] == "GroupInServiceInstances"
+    assert config["target_value"] == 10
+    (group,) = plan.resources("aws_autoscaling_group")
+    assert "GroupInServiceInstances" in group.body["enabled_metrics"], "the denominator needs group metrics"
+
+
+def test_plan_service_alarms(plan):
+    alarms = {r.body["alarm_name"]: r.body for r in plan.resources("aws_cloudwatch_metric_alarm")}
+    depth, age = alarms[f"{NAME}-queue-depth"], alarms[f"{NAME}-queue-oldest-age"]
+    assert (depth["namespace"], depth["metric_name"], depth["statistic"]) == (
+        "OCRService",
+        "ocr_queue_depth",
+        "Maximum",
+    )
+    assert (age["namespace"], age["metric_name"]) == ("OCRService", "ocr_queue_oldest_age_seconds")
+    rate = alarms[f"{NAME}-failure-rate"]
+    queries = {q["id"]: q for q in rate["metric_query"]}
+    assert queries["failure_rate"]["return_data"] and "failed" in queries["failure_rate"]["expression"]
+    statuses = {q["metric"][0]["dimensions"]["status"] for q in queries.values() if q.get("metric")}
+    assert statuses == {"failed", "completed", "cancelled"}
+    assert {q["metric"][0]["metric_name"] for q in queries.values() if q.get("metric")} == {
+        "ocr_documents_finished_total"
+    }
+
+
+def test_plan_no_session_manager_policy_by_default(plan):
+    attached = [r.body["policy_arn"] for r in plan.resources("aws_iam_role_policy_attachment")]
+    assert attached and not [a for a in attached if a.endswith("AmazonSSMManagedInstanceCore")], attached
+
+
+def test_plan_mongodb_egress_only_to_its_cidrs(plan):
+    rules = plan.resources("aws_vpc_security_group_egress_rule")
+    mongo = [r for r in rules if r.body.get("from_port") == 27017]
+    assert sorted(r.body["cidr_ipv4"] for r in mongo) == DEPLOY_VARS["mongo_cidr_blocks"], [r.address for r in mongo]
+    wide = [r.address for r in rules if r.body.get("cidr_ipv4") == "0.0.0.0/0" and r.body.get("from_port") != 443]
+    assert not wide, f"egress open to the internet on more than HTTPS: {wide}"
 
 
 def test_plan_security_invariants(plan):
@@ -87,7 +155,11 @@ def test_plan_security_invariants(plan):
 
 def test_plan_keeps_secrets_in_ssm(plan):
     parameters = plan.resources("aws_ssm_parameter")
-    assert len(parameters) == 2 and all(p.body["type"] == "SecureString" for p in parameters)
+    assert sorted(p.address for p in parameters) == [f"aws_ssm_parameter.{n}[0]" for n in sorted(PARAMETERS)]
+    assert all(p.body["type"] == "SecureString" for p in parameters)
+    # Encrypted with the stack's own key (known after apply: see test_ssm_parameters_hold_the_secrets).
+    assert all(p.body["key_id"] == "${local.kms_key_arn}" for p in parameters), [p.body["key_id"] for p in parameters]
+    assert plan.resources("aws_kms_key")[0].body["enable_key_rotation"] is True
     for res in plan.resources("aws_launch_template", "aws_instance"):
         user_data = str(res.body.get("user_data") or "")
         for secret in SECRETS:
@@ -113,9 +185,12 @@ def test_load_balancer_listener_and_health_check(outputs, aws_client):
     http = [listener for listener in listeners if listener["Port"] == 80]
     assert len(http) == 1 and http[0]["Protocol"] == "HTTP"
     action = http[0]["DefaultActions"][0]
-    assert action["Type"] == "forward" and action["TargetGroupArn"] == outputs["target_group_arn"]
+    assert action["Type"] == "redirect" and action["RedirectConfig"]["Protocol"] == "HTTPS"
+    (https,) = [listener for listener in listeners if listener["Port"] == 443]
+    assert https["Protocol"] == "HTTPS" and https["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert https["DefaultActions"][0]["TargetGroupArn"] == outputs["target_group_arn"]
     (group,) = elb.describe_target_groups(TargetGroupArns=[outputs["target_group_arn"]])["TargetGroups"]
-    assert group["HealthCheckPath"] == "/health" and group["Port"] == 8000 and group["HealthCheckEnabled"]
+    assert group["HealthCheckPath"] == "/health/ready" and group["Port"] == 8000 and group["HealthCheckEnabled"]
     attributes = {
         a["Key"]: a["Value"]
         for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]
@@ -136,7 +211,7 @@ def test_autoscaling_group_has_two_instances_in_service(outputs, aws_client):
         time.sleep(2)
     assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (1, 3, 2)
     assert len(in_service) == 2, group["Instances"]
-    assert group["HealthCheckType"] == "ELB" and outputs["target_group_arn"] in group["TargetGroupARNs"]
+    assert group["HealthCheckType"] == "EC2" and outputs["target_group_arn"] in group["TargetGroupARNs"]
     assert len({i["AvailabilityZone"] for i in group["Instances"]}) >= 1
 
 
@@ -154,6 +229,12 @@ def test_launch_template_requires_imdsv2_and_carries_no_secret(outputs, aws_clie
     assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
     user_data = base64.b64decode(data["UserData"]).decode()
     assert "REDIS_HOST" in user_data and outputs["redis_private_ip"] in user_data
+    settings = dict(line.split("=", 1) for line in user_data.split("<<'ENV'\n", 1)[1].split("\nENV", 1)[0].splitlines())
+    assert settings["REDIS_TLS"] == "true" and settings["REDIS_USERNAME"] == "ocr-service"
+    # Forwarded headers trusted from the VPC only; idle connections outlive the load balancer's.
+    assert settings["FORWARDED_ALLOW_IPS"] == "10.0.0.0/16"
+    assert int(settings["TIMEOUT_KEEP_ALIVE"]) > 300  # alb_idle_timeout's default
+    assert f"API_KEY={outputs['ssm_parameter_names']['api_key']}" in user_data
     for secret in SECRETS:
         assert secret not in user_data, "a secret is baked into the launch template's user data"
     for name in (
@@ -189,7 +270,7 @@ def test_security_group_rules(outputs, aws_client):
     alb_sg = service_rules[0]["ReferencedGroupInfo"]["GroupId"]
     assert alb_sg != service_sg
     open_ports = {r["FromPort"] for r in ingress(alb_sg) if r.get("CidrIpv4") == "0.0.0.0/0"}
-    assert open_ports == {80}, f"load balancer open to the internet on {open_ports}"
+    assert open_ports == {80, 443}, f"load balancer open to the internet on {open_ports}"
     assert redis["MetadataOptions"]["HttpTokens"] == "required"
     assert not redis.get("PublicIpAddress")
 
@@ -202,6 +283,9 @@ def test_alarms(aws_client):
         "unhealthy-hosts",
         "target-response-time",
         "asg-cpu",
+        "queue-depth",
+        "queue-oldest-age",
+        "failure-rate",
         "redis-cpu",
         "redis-status-check",
         "redis-auto-recovery",
@@ -217,3 +301,53 @@ def test_ssm_parameters_hold_the_secrets(outputs, aws_client):
     names = list(names.values()) if isinstance(names, dict) else names
     values = {ssm.get_parameter(Name=n, WithDecryption=True)["Parameter"]["Value"] for n in names}
     assert values == set(SECRETS)
+    described = ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": names}])["Parameters"]
+    assert len(described) == len(names) and all(p["Type"] == "SecureString" for p in described)
+    key_id = aws_client("kms").describe_key(KeyId=outputs["ssm_kms_key_arn"])["KeyMetadata"]["KeyId"]
+    assert {p["KeyId"].rsplit("/", 1)[-1] for p in described} == {key_id}, described
+
+
+def test_scaling_policy_tracks_backlog(outputs, aws_client):
+    (policy,) = aws_client("autoscaling").describe_policies(AutoScalingGroupName=outputs["asg_name"])["ScalingPolicies"]
+    assert policy["PolicyType"] == "TargetTrackingScaling" and policy["PolicyName"].endswith("backlog-per-instance")
+    spec = policy["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]
+    assert [m["Expression"] for m in spec["Metrics"] if m.get("ReturnData")] == ["backlog / in_service"]
+
+
+def _role_statements(iam, role_name: str) -> list[dict]:
+    names = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    inline = [iam.get_role_policy(RoleName=role_name, PolicyName=n)["PolicyDocument"] for n in names]
+    attached = iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
+    managed = []
+    for policy in attached:
+        version = iam.get_policy(PolicyArn=policy["PolicyArn"])["Policy"]["DefaultVersionId"]
+        document = iam.get_policy_version(PolicyArn=policy["PolicyArn"], VersionId=version)["PolicyVersion"]["Document"]
+        managed.append(json.loads(document) if isinstance(document, str) else document)
+    return statements(*inline, *managed)
+
+
+def test_each_role_reads_only_its_own_parameters(outputs, aws_client):
+    """IAM as applied (inline and managed policies together): the OCR role reads its three parameters,
+    the Redis role only the password, neither any other parameter; kms:Decrypt only with the stack's key."""
+    iam, ssm = aws_client("iam"), aws_client("ssm")
+    arns = {
+        key: ssm.get_parameter(Name=name)["Parameter"]["ARN"] for key, name in outputs["ssm_parameter_names"].items()
+    }
+    # Another stack's parameter, and the CloudWatch agent's (its managed policy grants AmazonCloudWatch-*).
+    elsewhere = [
+        arns["api_key"].replace(f"/{NAME.replace('-prod', '')}/prod/", "/other-stack/prod/"),
+        arns["api_key"].rsplit(":parameter/", 1)[0] + ":parameter/AmazonCloudWatch-config",
+    ]
+    roles = outputs["instance_role_names"]
+    ocr, redis = _role_statements(iam, roles["ocr"]), _role_statements(iam, roles["redis"])
+    for key, arn in arns.items():
+        assert allowed(ocr, "ssm:GetParameter", arn), f"the OCR role cannot read {key}"
+    assert allowed(redis, "ssm:GetParameter", arns["redis_password"])
+    assert not allowed(redis, "ssm:GetParameter", arns["mongo_connection_string"]), "Redis role reads the MongoDB URI"
+    assert not allowed(redis, "ssm:GetParameter", arns["api_key"])
+    for role in (ocr, redis):
+        assert all(not allowed(role, "ssm:GetParameter", arn) for arn in elsewhere)
+        assert not allowed(role, "ssm:GetParametersByPath", arns["api_key"].rsplit("/", 1)[0])
+        assert allowed(role, "kms:Decrypt", outputs["ssm_kms_key_arn"])
+        other_key = outputs["ssm_kms_key_arn"].rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+        assert not allowed(role, "kms:Decrypt", other_key), "kms:Decrypt beyond the stack's key"

@@ -1,8 +1,10 @@
 """Breaking an invariant in a copy of the stack makes the checks fail with messages that name the
-file and the resource (issue 4's acceptance: "opening 6379 to 0.0.0.0/0 makes a test fail")."""
+file and the resource (opening 6379 to 0.0.0.0/0 makes a test fail), and deploy/ refuses insecure
+inputs at plan with a message naming the variable."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -98,7 +100,7 @@ def test_plan_of_open_redis_port_is_named_by_file_and_resource(terraform, aws_em
     _edit(redis_main, r"referenced_security_group_id\s*=\s*var\.client_security_group_id", 'cidr_ipv4 = "0.0.0.0/0"')
     line = ic.load_stack(root / "modules/redis").resources[REDIS_RULE].line
     register_images(aws_emulator.client("ec2"))
-    tf = terraform(deploy, DEPLOY_VARS)
+    tf = terraform(deploy, {**DEPLOY_VARS, "allow_plain_http": True})
     tf.init()
     plan = tf.plan()
     with pytest.raises(AssertionError) as failure:
@@ -108,3 +110,53 @@ def test_plan_of_open_redis_port_is_named_by_file_and_resource(terraform, aws_em
     )
     with pytest.raises(AssertionError, match=rf"module\.redis\.{REDIS_RULE}: .*open to CIDR 0\.0\.0\.0/0"):
         ic.assert_ingress_only_from(plan, 6379, "module.asg.security_group_id")
+
+
+# ---- secure defaults: refused at plan, with a message naming the variable -------------------------
+@pytest.fixture(scope="module")
+def deploy_checked(module_terraform, aws_emulator):
+    """deploy/ initialised once; each case plans it with other -var values (command-line -var wins over
+    the tfvars file). No certificate_arn and no allow_plain_http in the file."""
+    register_images(aws_emulator.client("ec2"))
+    tf = module_terraform(DEPLOY_DIR)
+    tf.init()
+    (tf.workdir / "checks.auto.tfvars.json").write_text(json.dumps(DEPLOY_VARS))
+    return tf
+
+
+def _refused(tf, *variables: str) -> str:
+    result = tf.run("plan", "-input=false", "-no-color", "-lock=false", *(f"-var={v}" for v in variables), check=False)
+    assert result.returncode != 0, f"terraform plan accepted {variables}"
+    return re.sub(r"\s*│\s*", " ", result.stderr)
+
+
+def test_plain_http_without_the_flag_is_refused(deploy_checked):
+    message = _refused(deploy_checked)
+    assert "on variables.tf line" in message and "var.allow_plain_http" in message, message
+    assert "certificate_arn is null" in message and "allow_plain_http = true" in message, message
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "mongodb://ocr:pw@db.example.net:27017/ocr",
+        "mongodb://ocr:pw@db.example.net:27017/ocr?retryWrites=true&tls=false",
+        "mongodb+srv://ocr:pw@cluster.example.net/ocr?tls=false",
+    ],
+    ids=["no-tls", "tls-false", "srv-tls-false"],
+)
+def test_mongodb_uri_without_tls_is_refused(deploy_checked, uri):
+    message = _refused(deploy_checked, "allow_plain_http=true", f"mongo_connection_string={uri}")
+    assert "Resource precondition failed" in message and "mongo_connection_string must ask for TLS" in message, message
+    assert "pw@" not in message, "the refusal prints the URI's credentials"
+
+
+def test_short_secrets_are_refused_without_printing_them(deploy_checked):
+    message = _refused(deploy_checked, "allow_plain_http=true", "redis_password=short-pw-12", "api_key=short-key-34")
+    assert "redis_password must be at least 16 characters" in message and "api_key must be at least 32" in message
+    assert "short-pw-12" not in message and "short-key-34" not in message, message
+
+
+def test_mongodb_egress_to_the_internet_is_refused(deploy_checked):
+    message = _refused(deploy_checked, "allow_plain_http=true", 'mongo_cidr_blocks=["0.0.0.0/0"]')
+    assert "var.mongo_cidr_blocks" in message and "not 0.0.0.0/0" in message, message

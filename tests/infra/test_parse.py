@@ -1,5 +1,5 @@
-"""Check kind 1: parse every module and deploy/ with python-hcl2 (through infracheck) and check
-references, module inputs, variable declarations, README tables and the security invariants."""
+"""Parse every module (found by globbing modules/*/) and deploy/ with python-hcl2 (through infracheck)
+and check references, module inputs, variable declarations, README tables and the security invariants."""
 
 from __future__ import annotations
 
@@ -27,8 +27,15 @@ def test_every_reference_resolves(stack_dir):
     assert stack.references(), "no references found at all: the loader is broken"
 
 
+def test_modules_are_discovered_and_all_used(deploy):
+    # The glob finds the internal module too, and deploy/ reaches every module (directly or through another).
+    assert {"vpc", "alb", "asg", "redis", "monitoring", "instance-profile"} <= set(MODULE_NAMES)
+    reached = {d.resolve() for d in deploy.local_module_dirs()}
+    assert reached == {d.resolve() for d in STACK_DIRS}, f"modules deploy/ does not reach: {set(STACK_DIRS) - reached}"
+
+
 def test_deploy_passes_every_required_module_input(deploy):
-    assert set(deploy.modules) == set(MODULE_NAMES)
+    assert set(deploy.modules) == {"vpc", "alb", "asg", "redis", "monitoring"}
     problems = deploy.module_input_problems()
     assert not problems, ic.hcl.format_problems(problems, "deploy/ module calls do not match the modules")
 
@@ -63,7 +70,7 @@ def _type_text(value) -> str:
     return re.sub(r"\s+", "", text)
 
 
-README_DIRS = [MODULES_DIR / name for name in MODULE_NAMES] + [DEPLOY_DIR]
+README_DIRS = STACK_DIRS
 README_IDS = MODULE_NAMES + ["deploy"]
 
 
@@ -147,7 +154,8 @@ def test_no_ssh_or_redis_open_to_the_internet(deploy):
 
 def test_alb_health_check_path():
     ic.assert_health_check_path(ic.load_stack(MODULES_DIR / "alb"), "/health")
-    assert ic.load_stack(DEPLOY_DIR).modules["alb"].body.get("health_check_path", "/health") == "/health"
+    # deploy/'s load balancer routes only to instances whose dependencies answer.
+    assert ic.load_stack(DEPLOY_DIR).modules["alb"].body.get("health_check_path") == "/health/ready"
 
 
 def test_imdsv2_and_encryption_everywhere(deploy):
@@ -165,5 +173,8 @@ def test_asg_defaults_are_1_3_2(deploy):
     for stack in (ic.load_stack(MODULES_DIR / "asg"), deploy):
         sizes = {k: stack.variables[k].body.get("default") for k in ("min_size", "max_size", "desired_capacity")}
         assert sizes == {"min_size": 1, "max_size": 3, "desired_capacity": 2}, f"{stack.path}: {sizes}"
-    group = ic.load_stack(MODULES_DIR / "asg").resources_of("aws_autoscaling_group")
-    assert len(group) == 1 and group[0].body["health_check_type"] == "ELB", f"{group[0].where}: ELB health checks"
+    asg = ic.load_stack(MODULES_DIR / "asg")
+    assert asg.variables["health_check_type"].body["default"] == "EC2"
+    (group,) = asg.resources_of("aws_autoscaling_group")
+    assert group.body["health_check_type"] == "${var.health_check_type}", group.where
+    assert deploy.modules["asg"].body["health_check_type"] == "EC2"

@@ -1,0 +1,105 @@
+"""deploy/ planned (not applied) against moto_server on its other paths: plain HTTP allowed for a
+trial, a given KMS key, secrets created out of band, CPU scaling. With the key given, the instance
+roles' policies are known at plan time: least privilege is proven on the plan's IAM policy JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from project_stacks import DEPLOY_DIR, DEPLOY_VARS, SECRETS, register_images
+
+from tests.support.iam import allowed, statements
+
+PREFIX = "/ocr-service/prod"
+OWN = {
+    "ocr": [f"{PREFIX}/mongo-connection-string", f"{PREFIX}/redis-password", f"{PREFIX}/api-key"],
+    "redis": [f"{PREFIX}/redis-password"],
+}
+
+
+@pytest.fixture(scope="module")
+def options(module_terraform, aws_emulator):
+    register_images(aws_emulator.client("ec2"))
+    key_arn = aws_emulator.client("kms").create_key(Description="given key")["KeyMetadata"]["Arn"]
+    variables = {
+        k: v for k, v in DEPLOY_VARS.items() if k not in ("mongo_connection_string", "redis_password", "api_key")
+    }
+    variables |= {
+        "allow_plain_http": True,
+        "ssm_kms_key_id": key_arn,
+        "manage_secrets": False,
+        "scaling_metric": "cpu",
+    }
+    tf = module_terraform(DEPLOY_DIR, variables)
+    tf.init()
+    return tf.plan(), key_arn, aws_emulator
+
+
+def _parameter_arn(emulator, name: str) -> str:
+    return f"arn:aws:ssm:{emulator.region}:123456789012:parameter{name}"
+
+
+def _role_policy(plan, module: str) -> list[dict]:
+    (policy,) = [r for r in plan.resources("aws_iam_role_policy") if r.address.startswith(f"module.{module}.")]
+    text = policy.body["policy"]
+    assert text.startswith("{"), f"{policy.address}: policy unknown at plan time ({text})"
+    return statements(json.loads(text))
+
+
+def test_plain_http_only_when_allowed(options):
+    plan, _, _ = options
+    listeners = {r.address: r.body for r in plan.resources("aws_lb_listener")}
+    assert list(listeners) == ["module.alb.aws_lb_listener.http"], listeners
+    assert listeners["module.alb.aws_lb_listener.http"]["default_action"][0]["type"] == "forward"
+
+
+def test_secrets_out_of_band_stay_out_of_the_plan(options):
+    plan, _, _ = options
+    assert plan.resources("aws_ssm_parameter") == [], "manage_secrets = false must create no parameter"
+    raw = json.dumps(plan.raw)
+    assert not [s for s in SECRETS if s in raw]
+    assert plan.resources("aws_kms_key") == [], "a given key: no key of the stack's own"
+
+
+@pytest.mark.parametrize("role", ["ocr", "redis"])
+def test_each_role_reads_only_its_own_parameters(options, role):
+    plan, key_arn, emulator = options
+    policy = _role_policy(plan, "asg" if role == "ocr" else "redis")
+    for name in OWN[role]:
+        assert allowed(policy, "ssm:GetParameter", _parameter_arn(emulator, name)), f"{role} cannot read {name}"
+    others = [n for n in OWN["ocr"] if n not in OWN[role]] + ["/other-stack/prod/api-key", "/AmazonCloudWatch-linux"]
+    for name in others:
+        assert not allowed(policy, "ssm:GetParameter", _parameter_arn(emulator, name)), f"{role} reads {name}"
+        # The explicit Deny outranks what a managed policy (Session Manager, CloudWatch agent) may allow.
+        deny = [s for s in policy if s["Effect"] == "Deny"]
+        assert not allowed(
+            deny + [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}],
+            "ssm:GetParameter",
+            _parameter_arn(emulator, name),
+        )
+    assert not allowed(policy, "ssm:GetParametersByPath", _parameter_arn(emulator, PREFIX))
+    assert allowed(policy, "kms:Decrypt", key_arn)
+    assert [s["Resource"] for s in policy if "kms:Decrypt" in s["Action"]] in ([key_arn], [[key_arn]])
+
+
+def test_redis_role_cannot_read_the_mongodb_uri(options):
+    plan, _, emulator = options
+    uri = _parameter_arn(emulator, f"{PREFIX}/mongo-connection-string")
+    assert allowed(_role_policy(plan, "asg"), "ssm:GetParameter", uri)
+    assert not allowed(_role_policy(plan, "redis"), "ssm:GetParameter", uri)
+
+
+def test_no_session_manager_policy(options):
+    plan, _, _ = options
+    attached = [r.body["policy_arn"] for r in plan.resources("aws_iam_role_policy_attachment")]
+    assert len(attached) == 2 and all(a.endswith("/CloudWatchAgentServerPolicy") for a in attached), attached
+
+
+def test_cpu_scaling_is_still_available(options):
+    plan, _, _ = options
+    (policy,) = plan.resources("aws_autoscaling_policy")
+    assert policy.address == "module.asg.aws_autoscaling_policy.cpu[0]"
+    (config,) = policy.body["target_tracking_configuration"]
+    assert config["predefined_metric_specification"][0]["predefined_metric_type"] == "ASGAverageCPUUtilization"
+    assert config["target_value"] == 60
