@@ -40,10 +40,12 @@ from .domain import (
     StatusView,
     UnknownContent,
     Upload,
+    WebhookTarget,
     storage_key,
     utcnow,
 )
 from .jobs.base import JobQueue
+from .jobs.webhooks import delivery_state, document_ended, secret_for
 from .pipeline import DocumentInfo, PageOptions, document_text, validate_options
 from .store.base import Cache, DocumentStore
 from .store.lifecycle import delete_document, result_cache_key
@@ -112,13 +114,18 @@ class Orchestrator:
         return await self._read(lambda: self.access.tenant_of(presented))
 
     async def accept(self, tenant: str, upload: Upload, document_id: str | None, language: str,
-                     mode: str) -> tuple[StatusView, bool]:
+                     mode: str, webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         """Accept an upload (inspection and durable writes: never on the event loop)."""
-        return await self._in_thread(lambda: self.submit(tenant, upload, document_id, language, mode))
+        return await self._in_thread(lambda: self.submit(tenant, upload, document_id, language, mode, webhook))
 
     async def accept_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
-                           mode: str) -> tuple[StatusView, bool]:
-        return await self._in_thread(lambda: self.submit_known(tenant, sha256, document_id, language, mode))
+                           mode: str, webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
+        return await self._in_thread(lambda: self.submit_known(tenant, sha256, document_id, language, mode,
+                                                               webhook))
+
+    async def webhook_secret(self, tenant: str, default_secret: str | None) -> str:
+        """The tenant's webhook signing secret (made and kept on first use)."""
+        return await self._in_thread(lambda: secret_for(self.store, tenant, default_secret))
 
     async def get_status(self, tenant: str, document_id: str) -> StatusView:
         return await self._read(lambda: self.status(tenant, document_id))
@@ -194,14 +201,15 @@ class Orchestrator:
 
     # -- the work itself (synchronous: runs where the methods above put it) -----------------------
     def submit(self, tenant: str, upload: Upload, document_id: str | None, language: str,
-               mode: str) -> tuple[StatusView, bool]:
+               mode: str, webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         """Accept a document. Returns its status and whether it was newly created.
         Raises DocumentError (bad input), Conflict, StoreUnavailable."""
         return self._submit(tenant, upload.sha256, document_id, language, mode,
-                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename)
+                            lambda record: self._accept(record, upload), upload.size_bytes, upload.filename,
+                            webhook)
 
     def submit_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
-                     mode: str) -> tuple[StatusView, bool]:
+                     mode: str, webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         """Accept a document by the SHA-256 of bytes the tenant uploaded before with the same options: it
         shares that upload's result (or its computation, while running). Raises UnknownContent as well."""
         def follow(record: DocumentRecord) -> DocumentRecord:
@@ -217,11 +225,11 @@ class Orchestrator:
             self.store.create(record, None)
             return source
 
-        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None)
+        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None, webhook)
 
     def _submit(self, tenant: str, sha256: str, document_id: str | None, language: str, mode: str,
                 accept: Callable[[DocumentRecord], DocumentRecord], size_bytes: int,
-                filename: str | None) -> tuple[StatusView, bool]:
+                filename: str | None, webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         options = PageOptions(language=language, mode=mode)
         validate_options(options)
         cache_key = cache_key_for(tenant, sha256, options)
@@ -234,10 +242,15 @@ class Orchestrator:
             document_id=document_id, content_sha256=sha256, cache_key=cache_key, options=asdict(options),
             filename=filename, media_type="", size_bytes=size_bytes, pages_total=0, tenant=tenant,
         )
+        if webhook is not None:
+            record.callback_url, record.client_tag = webhook.url, webhook.client_tag
+            record.public_base_url = webhook.public_base_url
         try:
             source = accept(record)
         except DuplicateDocument:  # the same id was uploaded concurrently
             return self._same_or_conflict(self.store.get(record.key), cache_key), False
+        if record.callback_url and source.status.finished:  # answered from an earlier result: ended at once
+            document_ended(self.store, record.key)
         # Answered from the records at hand: reading them back would cost round trips on every upload.
         return self._status_of(record, source), True
 
@@ -304,7 +317,10 @@ class Orchestrator:
         source = record
         if record.result_of and record.status is not DocumentStatus.CANCELLED:
             source = self.store.get(record.result_of) or record
-        return self._status_of(record, source)
+        view = self._status_of(record, source)
+        if record.callback_url:
+            view.webhook = delivery_state(self.store, record)
+        return view
 
     @staticmethod
     def _status_of(record: DocumentRecord, source: DocumentRecord) -> StatusView:
@@ -318,6 +334,8 @@ class Orchestrator:
         cancelled = self.store.cancel(record.key, self._expiry())
         if cancelled is not None and cancelled.result_of is None:
             self.store.release_primary(cancelled.cache_key, cancelled.key)  # a new upload computes again
+        if cancelled is not None:
+            document_ended(self.store, cancelled.key)
         return self._view(cancelled or record)
 
     def _delete(self, tenant: str, document_id: str) -> None:

@@ -20,6 +20,7 @@ from ..domain import DocumentRecord, DocumentStatus, StoreUnavailable, utcnow
 from ..pipeline import DocumentError, Limits, PageOptions
 from ..store.base import DocumentStore
 from .pool import PagePool, PoolCrashed
+from .webhooks import document_ended
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,14 @@ class DocumentRunner:
                         raise JobTimeout(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
             finally:
                 pages.close()  # a stop between pages leaves no page of this document queued
-        self.store.finish(key, self.owner, DocumentStatus.COMPLETED, expires_at=self._expiry())
+        if self.store.finish(key, self.owner, DocumentStatus.COMPLETED, expires_at=self._expiry()):
+            document_ended(self.store, key)
 
     def _fail(self, key: str, cache_key: str, code: str, message: str) -> None:
         error = {"code": code, "message": message}
         if self.store.finish(key, self.owner, DocumentStatus.FAILED, error, expires_at=self._expiry()):
             self.store.release_primary(cache_key, key)
+            document_ended(self.store, key)
 
     def _expiry(self) -> datetime | None:
         return utcnow() + timedelta(seconds=self.config.retention_s) if self.config.retention_s else None
