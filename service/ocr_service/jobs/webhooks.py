@@ -188,7 +188,7 @@ class Dispatcher:
                 delivery.status = "failed"
                 log.warning("webhook for %s given up after %d attempts: %s", delivery.key, delivery.attempts, error)
             else:
-                log.info("webhook for %s: attempt %d failed (%s); next in %.0f s", delivery.key,
+                log.info("webhook for %s: attempt %d failed (%s); next in %.1f s", delivery.key,
                          delivery.attempts, error, delay)
         if not self.store.save_delivery(delivery, self.owner):
             log.warning("webhook for %s: the lease ran out before the outcome was recorded", delivery.key)
