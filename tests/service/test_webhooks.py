@@ -113,7 +113,8 @@ def test_completed_failed_and_cancelled_events_arrive_signed_with_retries(start_
         assert secret.startswith("whsec_") and client.get("/webhooks/secret").json()["secret"] == secret
         receiver.secret = secret
         hook = {"callback_url": receiver.url}
-        done = client.post("/extract", files={"file": ("t.pdf", samples.text_pdf(["Webhooks say done."]))},
+        done_pdf = samples.text_pdf(["Webhooks say done."])
+        done = client.post("/extract", files={"file": ("t.pdf", done_pdf)},
                            data={**hook, "client_tag": "tag-done", "document_id": "done"})
         crash = samples.with_marker(samples.scanned_pdf([samples.sample_text(4100, lines=2)], seed=4100), CRASH_OCR)
         failing = client.post("/extract", files={"file": ("x.pdf", crash)},
@@ -132,6 +133,13 @@ def test_completed_failed_and_cancelled_events_arrive_signed_with_retries(start_
             assert status["status"] == final and status["webhook"] == {"status": "delivered", "attempts": 3}
             _check_event(receiver, document_id, final, tag, service.url)
         assert receiver.of("failing")[-1]["payload"]["error"]["code"] == "page_crashed"
+
+        # A re-upload of a processed document is completed at once: its event goes out too.
+        again = client.post("/extract", files={"file": ("t.pdf", done_pdf)},
+                            data={**hook, "client_tag": "tag-again", "document_id": "again"})
+        assert again.status_code == 202 and again.json()["status"] == "completed", again.text
+        assert _delivered(client, "again")["webhook"] == {"status": "delivered", "attempts": 3}
+        _check_event(receiver, "again", "completed", "tag-again", service.url)
 
         other_tenant = create_key(service, "other")
         other = client.get("/webhooks/secret", headers={"X-API-Key": other_tenant}).json()["secret"]
