@@ -6,6 +6,7 @@ refuses callback URLs on non-public addresses."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -37,8 +38,8 @@ class Receiver:
     """An HTTP server on a random loopback port: answers 500 to the first `fail_first` deliveries of each
     document, 204 after; keeps every delivery with the payload its signature verified (None if it did not)."""
 
-    def __init__(self, fail_first: int = 2):
-        self.fail_first, self.secret = fail_first, ""
+    def __init__(self, fail_first: int = 2, refusal: int = 500, location: str | None = None):
+        self.fail_first, self.secret, self.refusal, self.location = fail_first, "", refusal, location
         self.deliveries: dict[str, list[dict]] = defaultdict(list)
         self.lock = threading.Lock()
         receiver = self
@@ -54,8 +55,10 @@ class Receiver:
                 with receiver.lock:
                     seen = receiver.deliveries[document_id]
                     seen.append({"at": time.monotonic(), "payload": verified, "id": self.headers["webhook-id"]})
-                    code = 500 if len(seen) <= receiver.fail_first else 204
+                    code = receiver.refusal if len(seen) <= receiver.fail_first else 204
                 self.send_response(code)
+                if receiver.location:
+                    self.send_header("location", receiver.location)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -194,8 +197,10 @@ def test_callback_urls_on_non_public_addresses_are_refused(guarded, url):
 
 
 def test_link_local_is_refused_even_where_loopback_is_allowed(start_service):
-    service = start_service("embedded", name="loopback-allowed", **LOOPBACK_ALLOWED)
+    secret = "whsec_" + base64.b64encode(b"the default tenant's own secret").decode()
+    service = start_service("embedded", name="loopback-allowed", WEBHOOK_SECRET=secret, **LOOPBACK_ALLOWED)
     with _client(service) as client:
+        assert client.get("/webhooks/secret").json()["secret"] == secret  # the default tenant's, from the setting
         data = samples.text_pdf(["Metadata, no."])
         refused = client.post("/extract", files={"file": ("t.pdf", data)},
                               data={"callback_url": "http://169.254.169.254/latest/meta-data/"})
@@ -214,3 +219,21 @@ def guarded(tmp_path_factory, redis_server, mongo_server):
     with service.client() as client:
         yield client
     factory.stop_all()
+
+
+def test_redirects_are_not_followed(start_service):
+    elsewhere = Receiver(fail_first=0)
+    redirecting = Receiver(fail_first=10**6, refusal=307, location=elsewhere.url)
+    try:
+        service = start_service("embedded", name="redirects", **LOOPBACK_ALLOWED)
+        with _client(service) as client:
+            response = client.post("/extract", files={"file": ("t.pdf", samples.text_pdf(["Go elsewhere?"]))},
+                                   data={"callback_url": redirecting.url, "document_id": "moved"})
+            assert response.status_code == 202, response.text
+            state = wait_until(lambda: (lambda w: w if w and w["attempts"] >= 2 else None)(
+                client.get("/check-status/moved").json().get("webhook")), 90, 0.1, "two attempts")
+        assert state["status"] == "pending" and "redirect" in state["last_error"], state
+        assert len(redirecting.of("moved")) >= 2 and elsewhere.of("moved") == []
+    finally:
+        redirecting.close()
+        elsewhere.close()
