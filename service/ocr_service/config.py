@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -96,6 +96,24 @@ class Settings(BaseSettings):
     retention_s: float = Field(
         7 * 24 * 3600, ge=0, description="A finished document and its bytes are deleted this long after (0: kept).")
     retention_sweep_interval_s: float = Field(60, gt=0, description="How often expired documents are deleted.")
+
+    # Webhooks
+    public_url: str | None = Field(
+        None, description="The service's public base URL, for the result_url in webhook events (unset: the URL "
+                          "each upload came in on).")
+    webhook_secret: SecretStr | None = Field(
+        None, description="The default tenant's webhook signing secret (`whsec_` + base64); unset: generated "
+                          "and kept in the store, like every other tenant's.")
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
+        [], description="JSON list of CIDRs that callback URLs may resolve to besides public addresses, e.g. "
+                        "`[\"10.0.0.0/8\"]` (loopback, link-local and private ranges are refused otherwise).")
+    webhook_max_age_s: float = Field(
+        86400, gt=0, description="A webhook event not delivered this long after its document ended is given up.")
+    webhook_retry_first_s: float = Field(1, gt=0, description="Wait before a webhook's first retry; doubles after.")
+    webhook_retry_max_s: float = Field(3600, gt=0, description="Longest wait between two webhook attempts.")
+    webhook_timeout_s: float = Field(10, gt=0, description="Timeout of one webhook POST.")
+    webhook_poll_interval_s: float = Field(
+        1, gt=0, description="How often each worker looks for webhook events that are due.")
 
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
 

@@ -129,6 +129,11 @@ class DocumentRecord:
     expires_at: datetime | None = None
     # Deleted while other documents still take their result from it: invisible, removed with the last one.
     deleted: bool = False
+    # Webhooks: where the "document ended" event goes, the caller's tag echoed in it, and the base URL the
+    # event's result_url is built on (PUBLIC_URL, else the URL the upload came in on).
+    callback_url: str | None = None
+    client_tag: str | None = None
+    public_base_url: str | None = None
 
     @property
     def key(self) -> str:
@@ -194,6 +199,7 @@ class StatusView:
     error: dict[str, str] | None
     result_source: str  # the storage key of the document whose pages hold the result
     source_updated_at: datetime
+    webhook: dict[str, Any] | None = None  # the "document ended" event's delivery state, with a callback_url
 
     @classmethod
     def of(cls, record: DocumentRecord, source: DocumentRecord) -> StatusView:
@@ -216,11 +222,47 @@ class StatusView:
             "updated_at": max(self.record.updated_at, self.source_updated_at).isoformat(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "error": self.error,
+            "webhook": self.webhook,
         }
 
     @property
     def expires_at(self) -> datetime | None:
         return self.record.expires_at
+
+
+@dataclass
+class WebhookTarget:
+    """Where an upload's "document ended" event goes (checked against the SSRF guard before it is kept)."""
+
+    url: str
+    client_tag: str | None
+    public_base_url: str
+
+
+@dataclass
+class WebhookDelivery:
+    """One document's "ended" event and its delivery state, kept in the store so any worker can deliver it
+    (and retry it) after another one died. Times are epoch seconds."""
+
+    key: str  # the document's storage key: one event per document
+    tenant: str
+    url: str
+    payload: str  # the JSON body, fixed when the document ended (retries send the same bytes)
+    message_id: str  # `webhook-id`: the same on every attempt, so receivers can drop duplicates
+    created_at: float
+    status: str = "pending"  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    lease_owner: str | None = None
+    lease_until: float = 0.0
+    last_error: str | None = None
+
+    def state(self) -> dict[str, Any]:
+        """What the status answer shows."""
+        state: dict[str, Any] = {"status": self.status, "attempts": self.attempts}
+        if self.last_error:
+            state["last_error"] = self.last_error
+        return state
 
 
 @dataclass

@@ -40,10 +40,12 @@ from .domain import (
     StatusView,
     UnknownContent,
     Upload,
+    WebhookTarget,
     storage_key,
     utcnow,
 )
 from .jobs.base import JobQueue
+from .jobs.webhooks import check_callback_url, delivery_state, document_ended, secret_for
 from .pipeline import DocumentInfo, PageOptions, document_quality, document_text, validate_options
 from .pipeline.ranges import canonical_page_ranges, select_pages
 from .store.base import Cache, DocumentStore
@@ -115,15 +117,25 @@ class Orchestrator:
         return await self._read(lambda: self.access.tenant_of(presented))
 
     async def accept(self, tenant: str, upload: Upload, document_id: str | None, language: str,
-                     mode: str, min_quality: str = "none", pages: str | None = None) -> tuple[StatusView, bool]:
+                     mode: str, min_quality: str = "none", pages: str | None = None,
+                     webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         """Accept an upload (inspection and durable writes: never on the event loop)."""
         return await self._in_thread(
-            lambda: self.submit(tenant, upload, document_id, language, mode, min_quality, pages))
+            lambda: self.submit(tenant, upload, document_id, language, mode, min_quality, pages, webhook))
 
     async def accept_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
-                           mode: str, min_quality: str = "none", pages: str | None = None) -> tuple[StatusView, bool]:
+                           mode: str, min_quality: str = "none", pages: str | None = None,
+                           webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         return await self._in_thread(
-            lambda: self.submit_known(tenant, sha256, document_id, language, mode, min_quality, pages))
+            lambda: self.submit_known(tenant, sha256, document_id, language, mode, min_quality, pages, webhook))
+
+    async def check_callback(self, url: str, allowed_networks) -> None:
+        """Refuse a callback URL whose host is not public nor allowed (a name lookup: in a thread)."""
+        await self._in_thread(lambda: check_callback_url(url, allowed_networks))
+
+    async def webhook_secret(self, tenant: str, default_secret: str | None) -> str:
+        """The tenant's webhook signing secret (made and kept on first use)."""
+        return await self._in_thread(lambda: secret_for(self.store, tenant, default_secret))
 
     async def get_status(self, tenant: str, document_id: str) -> StatusView:
         return await self._read(lambda: self.status(tenant, document_id))
@@ -200,15 +212,17 @@ class Orchestrator:
 
     # -- the work itself (synchronous: runs where the methods above put it) -----------------------
     def submit(self, tenant: str, upload: Upload, document_id: str | None, language: str,
-               mode: str, min_quality: str = "none", pages: str | None = None) -> tuple[StatusView, bool]:
+               mode: str, min_quality: str = "none", pages: str | None = None,
+               webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         """Accept a document (only the pages `pages` names, e.g. `1-3,7`, when given). Returns its status
         and whether it was newly created. Raises DocumentError (bad input), Conflict, StoreUnavailable."""
         return self._submit(tenant, upload.sha256, document_id, language, mode,
                             lambda record: self._accept(record, upload), upload.size_bytes, upload.filename,
-                            min_quality, pages)
+                            min_quality, pages, webhook)
 
     def submit_known(self, tenant: str, sha256: str, document_id: str | None, language: str,
-                     mode: str, min_quality: str = "none", pages: str | None = None) -> tuple[StatusView, bool]:
+                     mode: str, min_quality: str = "none", pages: str | None = None,
+                     webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         """Accept a document by the SHA-256 of bytes the tenant uploaded before with the same options: it
         shares that upload's result (or its computation, while running). Raises UnknownContent as well."""
         def follow(record: DocumentRecord) -> DocumentRecord:
@@ -224,12 +238,13 @@ class Orchestrator:
             self.store.create(record, None)
             return source
 
-        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None, min_quality, pages)
+        return self._submit(tenant, sha256, document_id, language, mode, follow, 0, None, min_quality, pages,
+                            webhook)
 
     def _submit(self, tenant: str, sha256: str, document_id: str | None, language: str, mode: str,
                 accept: Callable[[DocumentRecord], DocumentRecord], size_bytes: int,
-                filename: str | None, min_quality: str = "none",
-                pages: str | None = None) -> tuple[StatusView, bool]:
+                filename: str | None, min_quality: str = "none", pages: str | None = None,
+                webhook: WebhookTarget | None = None) -> tuple[StatusView, bool]:
         options = PageOptions(language=language, mode=mode, min_quality=min_quality)
         validate_options(options)
         pages = canonical_page_ranges(pages) if pages else None  # a bad range: 422 before any work
@@ -245,10 +260,15 @@ class Orchestrator:
             options={**asdict(options), "pages": pages} if pages else asdict(options),
             filename=filename, media_type="", size_bytes=size_bytes, pages_total=0, tenant=tenant,
         )
+        if webhook is not None:
+            record.callback_url, record.client_tag = webhook.url, webhook.client_tag
+            record.public_base_url = webhook.public_base_url
         try:
             source = accept(record)
         except DuplicateDocument:  # the same id was uploaded concurrently
             return self._same_or_conflict(self.store.get(record.key), cache_key), False
+        if record.callback_url and source.status.finished:  # answered from an earlier result: ended at once
+            document_ended(self.store, record.key)
         # Answered from the records at hand: reading them back would cost round trips on every upload.
         return self._status_of(record, source), True
 
@@ -317,7 +337,10 @@ class Orchestrator:
         source = record
         if record.result_of and record.status is not DocumentStatus.CANCELLED:
             source = self.store.get(record.result_of) or record
-        return self._status_of(record, source)
+        view = self._status_of(record, source)
+        if record.callback_url:
+            view.webhook = delivery_state(self.store, record)
+        return view
 
     @staticmethod
     def _status_of(record: DocumentRecord, source: DocumentRecord) -> StatusView:
@@ -331,6 +354,8 @@ class Orchestrator:
         cancelled = self.store.cancel(record.key, self._expiry())
         if cancelled is not None and cancelled.result_of is None:
             self.store.release_primary(cancelled.cache_key, cancelled.key)  # a new upload computes again
+        if cancelled is not None:
+            document_ended(self.store, cancelled.key)
         return self._view(cancelled or record)
 
     def _delete(self, tenant: str, document_id: str) -> None:

@@ -14,6 +14,7 @@ from .jobs.base import JobQueue, QueueConfig
 from .jobs.pool import Inspector, PagePool, Renderer
 from .jobs.runner import DocumentRunner, RunnerConfig
 from .jobs.sweeper import Sweeper
+from .jobs.webhooks import Dispatcher, WebhookConfig
 from .orchestrator import Orchestrator
 from .pipeline import Limits
 from .store.base import Cache, DocumentStore
@@ -92,6 +93,15 @@ def queue_config(settings: Settings) -> QueueConfig:
         maintenance_chance=settings.queue_maintenance_chance)
 
 
+def webhook_config(settings: Settings) -> WebhookConfig:
+    return WebhookConfig(
+        allowed_networks=tuple(settings.webhook_allowed_networks),
+        default_secret=settings.webhook_secret.get_secret_value() if settings.webhook_secret else None,
+        max_age_s=settings.webhook_max_age_s, retry_first_s=settings.webhook_retry_first_s,
+        retry_max_s=settings.webhook_retry_max_s, timeout_s=settings.webhook_timeout_s,
+        poll_interval_s=settings.webhook_poll_interval_s)
+
+
 def limits_from(settings: Settings) -> Limits:
     return Limits(max_pages=settings.max_pages, max_page_pixels=settings.max_page_pixels,
                   page_timeout_s=settings.page_timeout_s, max_image_pixels=settings.max_image_pixels,
@@ -153,6 +163,9 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
     runtime = Runtime(settings, components.store, components.cache, components.queue, orchestrator, closers)
     if settings.run_workers if run_workers is None else run_workers:
         components.queue.start_workers()
+        dispatcher = Dispatcher(components.store, webhook_config(settings))
+        dispatcher.start()
+        runtime._closers.append(dispatcher.close)
         if settings.retention_s:
             sweeper = Sweeper(components.store, components.cache, settings.retention_sweep_interval_s)
             sweeper.start()

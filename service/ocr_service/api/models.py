@@ -29,6 +29,17 @@ class SubmitResponse(BaseModel):
     result_url: str = Field(description="Fetch the result here once completed.")
 
 
+class WebhookState(BaseModel):
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="`pending` until the event is accepted (2xx) or given up (`failed`, after `WEBHOOK_MAX_AGE_S`).")
+    attempts: int = Field(description="POSTs made so far.")
+    last_error: str | None = Field(None, description="Why the last attempt failed (e.g. `HTTP 500`).")
+
+
+class WebhookSecretResponse(BaseModel):
+    secret: str = Field(description="`whsec_` + base64: pass it to a Standard Webhooks library's verifier.")
+
+
 class StatusResponse(BaseModel):
     document_id: str
     status: DocumentStatus
@@ -40,6 +51,8 @@ class StatusResponse(BaseModel):
         None, description="ISO 8601, UTC: when the document and its bytes are deleted (`RETENTION_S` after it "
                           "finished); null while it runs or when documents are kept.")
     error: ErrorDetail | None = Field(None, description="Why the document failed, when it did.")
+    webhook: WebhookState | None = Field(
+        None, description="The delivery of the event to `callback_url`; null without one.")
 
 
 class DocumentList(BaseModel):
@@ -104,6 +117,7 @@ class ResultResponse(BaseModel):
     updated_at: str
     expires_at: str | None = None
     error: ErrorDetail | None = None
+    webhook: WebhookState | None = None
 
 
 class HealthResponse(BaseModel):

@@ -13,7 +13,8 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Res
 from starlette.background import BackgroundTask
 
 from ..config import Settings
-from ..domain import DocumentStatus, StatusView, Upload
+from ..domain import DocumentStatus, StatusView, Upload, WebhookTarget
+from ..orchestrator import Orchestrator
 from ..pipeline import available_languages, language_detection
 from .deps import OrchestratorDep, SettingsDep, TenantDep, UploadRoute, get_tenant
 from .errors import ApiError
@@ -25,6 +26,7 @@ from .models import (
     ResultResponse,
     StatusResponse,
     SubmitResponse,
+    WebhookSecretResponse,
 )
 
 # Every document route needs the API key once one exists (ApiKeyGate checks it before routing; the
@@ -110,20 +112,28 @@ async def extract(
                     "and returned, numbered as in the document, and `pages_total` counts them; the searchable "
                     "PDF is the whole original with text on those pages. A range that is malformed, starts at 0, "
                     "runs backwards or goes beyond the last page is a 422 `invalid_pages` naming it.")] = None,
+    callback_url: Annotated[str | None, Form(
+        max_length=2048,
+        description="An http(s) URL that receives a signed JSON event (Standard Webhooks) when the document "
+                    "ends: completed, failed or cancelled. Its host must resolve to a public address (or one "
+                    "in `WEBHOOK_ALLOWED_NETWORKS`); otherwise 422. Verify events with GET /webhooks/secret.")] = None,
+    client_tag: Annotated[str | None, Form(
+        max_length=256, description="A short string of yours, echoed back in the webhook event.")] = None,
     prefer: Annotated[str | None, Header(
         description="`wait=N` (RFC 7240): answer `200` with the result, as `GET /result` would, if the document "
                     "is completed within N seconds (at most `MAX_WAIT_S`); otherwise the usual `202`.")] = None,
 ):
     if file is not None and sha256 is not None:
         raise ApiError(422, "file_and_sha256", "Send either the file or its sha256, not both.")
+    webhook = await _webhook_target(request, orchestrator, settings, callback_url, client_tag)
     if sha256 is not None:
         status, created = await orchestrator.accept_known(tenant, sha256.lower(), document_id, language, mode,
-                                                          min_quality, pages)
+                                                          min_quality, pages, webhook)
     elif file is not None:
         upload = _receive(file, settings, request)
         try:
             status, created = await orchestrator.accept(tenant, upload, document_id, language, mode, min_quality,
-                                                        pages)
+                                                        pages, webhook)
         finally:
             upload.discard()
     else:
@@ -139,6 +149,24 @@ async def extract(
         # The stored pages are already in the documented shape; JSONResponse skips a second validation.
         return JSONResponse(await orchestrator.result_json(status, words=False), headers=headers)
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+async def _webhook_target(request: Request, orchestrator: Orchestrator, settings: Settings,
+                          callback_url: str | None, client_tag: str | None) -> WebhookTarget | None:
+    """The upload's webhook, its URL checked against the SSRF guard."""
+    if not callback_url:
+        return None
+    await orchestrator.check_callback(callback_url, settings.webhook_allowed_networks)
+    base = settings.public_url or str(request.base_url)
+    return WebhookTarget(url=callback_url, client_tag=client_tag, public_base_url=base.rstrip("/"))
+
+
+@router.get("/webhooks/secret", response_model=WebhookSecretResponse, responses=_errors(503),
+            tags=["webhooks"], summary="Your tenant's webhook signing secret, to verify the events you receive")
+async def webhook_secret(orchestrator: OrchestratorDep, settings: SettingsDep, tenant: TenantDep):
+    default = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    return JSONResponse({"secret": await orchestrator.webhook_secret(tenant, default)},
+                        headers={"Cache-Control": "no-store"})
 
 
 def _preferred_wait(prefer: str | None, limit_s: float) -> float:

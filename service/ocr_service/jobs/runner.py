@@ -21,6 +21,7 @@ from ..pipeline import DocumentError, Limits, PageOptions
 from ..pipeline.ranges import page_numbers
 from ..store.base import DocumentStore
 from .pool import PagePool, PoolCrashed
+from .webhooks import document_ended
 
 log = logging.getLogger(__name__)
 
@@ -119,18 +120,18 @@ class DocumentRunner:
                           if (p.get("quality") or {}).get("verdict") == "poor")
             if poor:  # its pages stay stored: GET /result still serves them
                 shown = ", ".join(map(str, poor))
-                self.store.finish(key, self.owner, DocumentStatus.FAILED, {
-                    "code": "low_quality",
-                    "message": f"Page(s) {shown} were read with low confidence (min_quality=fail); the "
-                               "result is still readable at GET /result, with each page's quality verdict."},
-                    expires_at=self._expiry())
+                message = (f"Page(s) {shown} were read with low confidence (min_quality=fail); the result is "
+                           "still readable at GET /result, with each page's quality verdict.")
+                self._fail(key, record.cache_key, "low_quality", message)
                 return
-        self.store.finish(key, self.owner, DocumentStatus.COMPLETED, expires_at=self._expiry())
+        if self.store.finish(key, self.owner, DocumentStatus.COMPLETED, expires_at=self._expiry()):
+            document_ended(self.store, key)
 
     def _fail(self, key: str, cache_key: str, code: str, message: str) -> None:
         error = {"code": code, "message": message}
         if self.store.finish(key, self.owner, DocumentStatus.FAILED, error, expires_at=self._expiry()):
             self.store.release_primary(cache_key, key)
+            document_ended(self.store, key)
 
     def _expiry(self) -> datetime | None:
         return utcnow() + timedelta(seconds=self.config.retention_s) if self.config.retention_s else None

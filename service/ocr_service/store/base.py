@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..domain import ApiKey, DocumentRecord, DocumentStatus
+from ..domain import ApiKey, DocumentRecord, DocumentStatus, WebhookDelivery
 
 
 class DocumentStore(ABC):
@@ -135,6 +135,28 @@ class DocumentStore(ABC):
     @abstractmethod
     def has_keys(self) -> bool:
         """Whether any key that is not revoked exists."""
+
+    # -- webhooks ----------------------------------------------------------------------------------
+    @abstractmethod
+    def add_delivery(self, delivery: WebhookDelivery) -> None:
+        """Keep a document's event for delivery; a second one for the same document is ignored."""
+
+    @abstractmethod
+    def get_delivery(self, key: str) -> WebhookDelivery | None: ...
+
+    @abstractmethod
+    def claim_deliveries(self, owner: str, lease_s: float, now: float, limit: int) -> list[WebhookDelivery]:
+        """Take up to `limit` pending deliveries that are due and not leased by a live owner, each atomically
+        (two workers never take the same one while its lease runs)."""
+
+    @abstractmethod
+    def save_delivery(self, delivery: WebhookDelivery, owner: str) -> bool:
+        """Record an attempt's outcome (status, attempts, next attempt, last error) and drop the lease,
+        while `owner` still holds it. Returns whether it did."""
+
+    @abstractmethod
+    def webhook_secret(self, tenant: str, candidate: str) -> str:
+        """The tenant's webhook signing secret; `candidate` becomes it when it has none (atomic)."""
 
     @abstractmethod
     def ping(self) -> None:

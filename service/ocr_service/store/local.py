@@ -21,7 +21,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..domain import UNFINISHED, ApiKey, DocumentRecord, DocumentStatus, DuplicateDocument, utcnow
+from ..domain import (
+    UNFINISHED,
+    ApiKey,
+    DocumentRecord,
+    DocumentStatus,
+    DuplicateDocument,
+    WebhookDelivery,
+    utcnow,
+)
 from .base import Cache, DocumentStore
 
 # `document_id` columns hold storage keys (DocumentRecord.key): for the default tenant that is the id
@@ -46,6 +54,18 @@ CREATE TABLE IF NOT EXISTS pages (
     number      INTEGER NOT NULL,
     body        TEXT NOT NULL,
     PRIMARY KEY (document_id, number)
+);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    document_id TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    next_at     REAL NOT NULL,
+    lease_until REAL NOT NULL,
+    body        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (status, next_at);
+CREATE TABLE IF NOT EXISTS tenant_settings (
+    tenant         TEXT PRIMARY KEY,
+    webhook_secret TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS primaries (
     cache_key   TEXT PRIMARY KEY,
@@ -317,6 +337,7 @@ class LocalStore(DocumentStore):
             db.execute("DELETE FROM pages WHERE document_id = ?", (key,))
             db.execute("DELETE FROM primaries WHERE document_id = ?", (key,))
             db.execute("DELETE FROM documents WHERE document_id = ?", (key,))
+            db.execute("DELETE FROM webhook_deliveries WHERE document_id = ?", (key,))
         self._upload_path(key).unlink(missing_ok=True)
 
     def list(self, tenant: str, status: DocumentStatus | None, limit: int,
@@ -364,6 +385,49 @@ class LocalStore(DocumentStore):
 
     def has_keys(self) -> bool:
         return any(key.revoked_at is None for key in self.list_keys())
+
+    # -- webhooks ------------------------------------------------------------------------------
+    def _put_delivery(self, db: sqlite3.Connection, delivery: WebhookDelivery, insert: bool) -> None:
+        verb = "INSERT OR IGNORE" if insert else "REPLACE"
+        db.execute(f"{verb} INTO webhook_deliveries (document_id, status, next_at, lease_until, body) "
+                   "VALUES (?, ?, ?, ?, ?)",
+                   (delivery.key, delivery.status, delivery.next_attempt_at, delivery.lease_until,
+                    json.dumps(asdict(delivery))))
+
+    def add_delivery(self, delivery: WebhookDelivery) -> None:
+        with self._transaction() as db:
+            self._put_delivery(db, delivery, insert=True)
+
+    def get_delivery(self, key: str) -> WebhookDelivery | None:
+        row = self._reader.execute("SELECT body FROM webhook_deliveries WHERE document_id = ?", (key,)).fetchone()
+        return WebhookDelivery(**json.loads(row[0])) if row else None
+
+    def claim_deliveries(self, owner: str, lease_s: float, now: float, limit: int) -> list[WebhookDelivery]:
+        with self._transaction() as db:
+            rows = db.execute("SELECT body FROM webhook_deliveries WHERE status = 'pending' AND next_at <= ? "
+                              "AND lease_until < ? ORDER BY next_at LIMIT ?", (now, now, limit)).fetchall()
+            claimed = []
+            for (body,) in rows:
+                delivery = WebhookDelivery(**json.loads(body))
+                delivery.lease_owner, delivery.lease_until = owner, now + lease_s
+                self._put_delivery(db, delivery, insert=False)
+                claimed.append(delivery)
+            return claimed
+
+    def save_delivery(self, delivery: WebhookDelivery, owner: str) -> bool:
+        with self._transaction() as db:
+            row = db.execute("SELECT body FROM webhook_deliveries WHERE document_id = ?", (delivery.key,)).fetchone()
+            if row is None or json.loads(row[0])["lease_owner"] != owner:
+                return False
+            delivery.lease_owner, delivery.lease_until = None, 0.0
+            self._put_delivery(db, delivery, insert=False)
+            return True
+
+    def webhook_secret(self, tenant: str, candidate: str) -> str:
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO tenant_settings (tenant, webhook_secret) VALUES (?, ?)",
+                       (tenant, candidate))
+            return db.execute("SELECT webhook_secret FROM tenant_settings WHERE tenant = ?", (tenant,)).fetchone()[0]
 
     def ping(self) -> None:
         self._reader.execute("SELECT 1").fetchone()

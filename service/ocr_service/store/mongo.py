@@ -12,7 +12,7 @@ import functools
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from ..domain import (
     DocumentStatus,
     DuplicateDocument,
     StoreUnavailable,
+    WebhookDelivery,
 )
 from .base import DocumentStore
 
@@ -105,6 +106,8 @@ class MongoStore(DocumentStore):
         self.primaries = db[f"{name}_primaries"]
         self.api_keys = db[f"{name}_api_keys"]
         self.uploads = gridfs.GridFSBucket(db, bucket_name=f"{name}_uploads")
+        self.deliveries = db[f"{name}_webhook_deliveries"]
+        self.tenant_settings = db[f"{name}_tenant_settings"]
         self._indexes_ready = False
 
     def _ensure_indexes(self) -> None:
@@ -123,6 +126,7 @@ class MongoStore(DocumentStore):
         self.documents.create_index(_TTL_FIELD, expireAfterSeconds=0)
         self.page_results.create_index([("document_id", 1), ("number", 1)], unique=True)
         self.api_keys.create_index("key_sha256", unique=True)
+        self.deliveries.create_index([("status", 1), ("next_attempt_at", 1)])
         self._indexes_ready = True
 
     def _adopt_records_from_before_tenants(self) -> None:
@@ -269,6 +273,7 @@ class MongoStore(DocumentStore):
         self.page_results.delete_many({"document_id": key})
         self.primaries.delete_many({"document_id": key})
         self.documents.delete_one({"key": key})
+        self.deliveries.delete_one({"_id": key})
 
     @_unavailable_on_connection_errors
     def list(self, tenant: str, status: DocumentStatus | None, limit: int,
@@ -316,6 +321,56 @@ class MongoStore(DocumentStore):
     @_unavailable_on_connection_errors
     def has_keys(self) -> bool:
         return self.api_keys.find_one({"revoked_at": 0.0}) is not None
+
+    # -- webhooks ------------------------------------------------------------------------------
+    @staticmethod
+    def _delivery(doc: dict[str, Any]) -> WebhookDelivery:
+        doc = {name: value for name, value in doc.items() if name != "_id"}
+        doc["lease_owner"] = doc.get("lease_owner") or None
+        return WebhookDelivery(**doc)
+
+    @_unavailable_on_connection_errors
+    def add_delivery(self, delivery: WebhookDelivery) -> None:
+        self._ensure_indexes()
+        doc = {**asdict(delivery), "lease_owner": ""}
+        try:
+            self.deliveries.update_one({"_id": delivery.key}, {"$setOnInsert": doc}, upsert=True)
+        except DuplicateKeyError:  # two concurrent upserts: the first one's event stands
+            pass
+
+    @_unavailable_on_connection_errors
+    def get_delivery(self, key: str) -> WebhookDelivery | None:
+        doc = self.deliveries.find_one({"_id": key})
+        return self._delivery(doc) if doc else None
+
+    @_unavailable_on_connection_errors
+    def claim_deliveries(self, owner: str, lease_s: float, now: float, limit: int) -> list[WebhookDelivery]:
+        claimed = []
+        for _ in range(limit):  # one atomic find-and-modify each: a delivery is never taken twice
+            doc = self.deliveries.find_one_and_update(
+                {"status": "pending", "next_attempt_at": {"$lte": now}, "lease_until": {"$lt": now}},
+                {"$set": {"lease_owner": owner, "lease_until": now + lease_s}},
+                sort=[("next_attempt_at", 1)], return_document=ReturnDocument.AFTER)
+            if doc is None:
+                break
+            claimed.append(self._delivery(doc))
+        return claimed
+
+    @_unavailable_on_connection_errors
+    def save_delivery(self, delivery: WebhookDelivery, owner: str) -> bool:
+        done = self.deliveries.update_one({"_id": delivery.key, "lease_owner": owner}, {"$set": {
+            "status": delivery.status, "attempts": delivery.attempts, "next_attempt_at": delivery.next_attempt_at,
+            "last_error": delivery.last_error, "lease_owner": "", "lease_until": 0.0}})
+        return done.matched_count == 1
+
+    @_unavailable_on_connection_errors
+    def webhook_secret(self, tenant: str, candidate: str) -> str:
+        try:
+            self.tenant_settings.update_one({"_id": tenant}, {"$setOnInsert": {"webhook_secret": candidate}},
+                                            upsert=True)
+        except DuplicateKeyError:
+            pass
+        return self.tenant_settings.find_one({"_id": tenant})["webhook_secret"]
 
     @_unavailable_on_connection_errors
     def ping(self) -> None:
