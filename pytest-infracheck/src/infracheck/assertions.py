@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from .hcl import Problem, Stack, format_problems
+from .evaluate import Evaluator, Unknown, for_each_instances
+from .hcl import MODULE_META_ARGS, Problem, Stack, format_problems
 from .plan import Plan, Resource
 
 OPEN_CIDRS = {"0.0.0.0/0", "::/0"}
-_EXACT_REF = re.compile(r"^\$\{((?:var|local)\.[A-Za-z_][\w-]*)\}$")
 _SG_REF = re.compile(r"aws_security_group\.[A-Za-z_][\w-]*")
 
 # Resource types that carry `tags` in the AWS provider and that stacks of this kind use.
@@ -49,48 +50,125 @@ TAGGABLE = {
 }
 
 
-def resources(target: Stack | Plan | Iterable[Resource], *types: str, recursive: bool = False) -> list[Resource]:
-    """Resources of a Stack (HCL; with `recursive`, also of its local modules) or of a Plan."""
+def resources(
+    target: Stack | Plan | Iterable[Resource],
+    *types: str,
+    recursive: bool = False,
+    inputs: dict[str, Any] | None = None,
+) -> list[Resource]:
+    """Resources of a Stack (HCL; with `recursive`, also of its local modules) or of a Plan.
+
+    On HCL, values are evaluated (see `infracheck.evaluate`): variables take their defaults, or
+    `inputs` when given (with `recursive`, what each module call passes), and a resource with
+    `for_each` or `count` becomes one Resource per instance (`aws_x.y["key"]`). What cannot be
+    evaluated is an `Unknown` keeping the expression's text, which every check counts against the rule.
+    """
     if isinstance(target, Plan):
         return target.resources(*types)
     if isinstance(target, Stack):
-        found = [
-            Resource(
-                b.address, b.type, _resolve_vars(target, b.body or {}), b.file, b.line, (b.body or {}).get("for_each")
-            )
-            for b in target.resources.values()
-            if not types or b.type in types
-        ]
+        evaluator = Evaluator(target, inputs)
+        found = []
+        for block in target.resources.values():
+            if not types or block.type in types:
+                found.extend(_instances(evaluator, block))
         if recursive:
-            for name in target.modules:
-                if target.module_dir(name) is not None:
-                    for res in resources(target.module(name), *types, recursive=True):
-                        res.address = f"module.{name}.{res.address}"
-                        found.append(res)
+            for name, call in target.modules.items():
+                if target.module_dir(name) is None:
+                    continue
+                passed = {
+                    k: evaluator.value(v, {"each": Unknown(str(call.body.get("for_each")), "module for_each")})
+                    for k, v in (call.body or {}).items()
+                    if k not in MODULE_META_ARGS
+                }
+                for res in resources(target.module(name), *types, recursive=True, inputs=passed):
+                    res.address = f"module.{name}.{res.address}"
+                    found.append(res)
         return found
     return [r for r in target if not types or r.type in types]
 
 
-def _resolve_vars(stack: Stack, value: Any) -> Any:
-    """Replace `${var.x}` / `${local.x}` standing alone by the variable's default or the local's literal."""
+def _instances(evaluator: Evaluator, block) -> list[Resource]:
+    """One Resource per instance of a resource block: for_each and count expanded when they can be evaluated."""
+    body = block.body or {}
+    for_each = body.get("for_each")
+
+    def make(address: str, scope: dict, raw: dict) -> Resource:
+        evaluated = _evaluate_body(evaluator, raw, scope)
+        return Resource(address, block.type, evaluated, block.file, block.line, for_each)
+
+    if for_each is not None:
+        pairs = for_each_instances(evaluator, for_each)
+        if isinstance(pairs, Unknown):
+            # each.* names an element of a collection that cannot be evaluated: its values are
+            # unknown, but keep the collection's text in them so the rule can still be named.
+            raw = _replace_each(body, str(for_each))
+            return [make(block.address, {}, raw)]
+        return [
+            make(f'{block.address}["{_key_text(k)}"]', {"each": {"key": k, "value": v}}, body) for k, v in pairs
+        ]
+    if "count" in body:
+        count = evaluator.value(body["count"])
+        if isinstance(count, (int, float)) and not isinstance(count, bool):
+            return [make(f"{block.address}[{i}]", {"count": {"index": i}}, body) for i in range(int(count))]
+        return [make(block.address, {"count": {"index": Unknown("${count.index}", "count cannot be evaluated")}}, body)]
+    return [make(block.address, {}, body)]
+
+
+def _key_text(key: Any) -> str:
+    return str(key).lower() if isinstance(key, bool) else str(key)
+
+
+def _replace_each(value: Any, collection: str) -> Any:
     if isinstance(value, str):
-        match = _EXACT_REF.match(value)
-        if match:
-            root, name = match.group(1).split(".", 1)
-            if root == "var" and name in stack.variables and "default" in (stack.variables[name].body or {}):
-                return stack.variables[name].body["default"]
-            if root == "local" and name in stack.locals and not _is_expr(stack.locals[name].body):
-                return stack.locals[name].body
-        return value
+        inner = collection[2:-1] if collection.startswith("${") and collection.endswith("}") else collection
+        return value.replace("each.value", f"({inner})").replace("each.key", f"({inner})")
     if isinstance(value, dict):
-        return {k: _resolve_vars(stack, v) for k, v in value.items()}
+        return {k: _replace_each(v, collection) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_vars(stack, v) for v in value]
+        return [_replace_each(v, collection) for v in value]
     return value
 
 
-def _is_expr(value: Any) -> bool:
-    return isinstance(value, str) and "${" in value
+def _evaluate_body(evaluator: Evaluator, body: dict, scope: dict) -> dict:
+    """Evaluate a block body; `dynamic "x"` blocks are expanded into `x` (kept under `dynamic` too)."""
+    out = {}
+    for key, value in body.items():
+        if key == "dynamic":
+            continue
+        if key in ("lifecycle", "provisioner", "connection"):
+            out[key] = value  # meta blocks: not checked, and their expressions may name self
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            out[key] = [_evaluate_body(evaluator, v, scope) for v in value]
+        else:
+            out[key] = evaluator.value(value, scope)
+    for dynamic in _as_list(body.get("dynamic")):
+        if not isinstance(dynamic, dict):
+            continue
+        for name, spec in dynamic.items():
+            spec = _first(spec)
+            iterator = spec.get("iterator", name)
+            contents = [c for c in _as_list(spec.get("content")) if isinstance(c, dict)]
+            pairs = for_each_instances(evaluator, spec.get("for_each"))
+            expanded = out.setdefault(name, [])
+            if not isinstance(expanded, list):
+                expanded = out[name] = [expanded]
+            if isinstance(pairs, Unknown):
+                unknown = Unknown(str(spec.get("for_each")), pairs.reason)
+                for content in contents:
+                    expanded.append(
+                        dict(
+                            _evaluate_body(evaluator, content, {**scope, iterator: {"key": unknown, "value": unknown}}),
+                            _for_each=spec.get("for_each"),
+                        )
+                    )
+                continue
+            for k, v in pairs:
+                for content in contents:
+                    expanded.append(_evaluate_body(evaluator, content, {**scope, iterator: {"key": k, "value": v}}))
+    if "dynamic" in body:
+        out["dynamic"] = body["dynamic"]
+    return out
 
 
 def _fail(problems: list[Problem], title: str) -> None:
@@ -119,6 +197,47 @@ def _truthy(value: Any) -> bool:
 
 
 # ---- security group ingress --------------------------------------------------------------
+def _unknown(value: Any) -> bool:
+    """Unknown on HCL (an Unknown), or unknown until apply in a plan (a "${references}" string)."""
+    return isinstance(value, Unknown) or (isinstance(value, str) and value.startswith("${"))
+
+
+_LINES: dict[str, list[str]] = {}
+
+
+def attribute_line(res: Resource, name: str) -> int:
+    """Line of `name =` in the resource's block (its header line when not found)."""
+    path = str(res.file)
+    if path not in _LINES:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                _LINES[path] = handle.read().splitlines()
+        except OSError:
+            _LINES[path] = []
+    lines = _LINES[path]
+    pattern = re.compile(rf"^\s*{re.escape(name)}\s*=")
+    for number in range(max(res.line, 1), len(lines) + 1):
+        if pattern.match(lines[number - 1]):
+            return number
+    return res.line
+
+
+def unknown_problem(res: Resource, attribute: str, value: Any) -> Problem:
+    """The fail-closed finding: a value a check needs could not be evaluated."""
+    line = attribute_line(res, attribute)
+    where = f"{Path(str(res.file)).name}:{line}"
+    if isinstance(value, Unknown):
+        reason = f" ({value.text}: {value.reason})" if value.reason else f" ({value.text})"
+        message = f"cannot evaluate {attribute} at {where}{reason}; check the plan instead"
+        return Problem(res.file, line, res.address, message)
+    return Problem(
+        res.file,
+        line,
+        res.address,
+        f"{attribute} is unknown until apply ({value}); check the applied resource instead",
+    )
+
+
 @dataclass
 class IngressRule:
     resource: Resource
@@ -128,6 +247,7 @@ class IngressRule:
     protocol: Any
     cidrs: list
     sources: list  # security group expressions (or ids, or "self")
+    cidr_attributes: list = field(default_factory=list)  # the attribute each CIDR comes from
 
     def covers(self, port: int) -> bool:
         if str(self.protocol) in ("-1", "all"):
@@ -140,17 +260,26 @@ class IngressRule:
     def describe(self) -> str:
         return f"ports {self.from_port}-{self.to_port}/{self.protocol}"
 
+    def cidr_items(self) -> list[tuple[str, Any]]:
+        names = self.cidr_attributes + ["cidr"] * (len(self.cidrs) - len(self.cidr_attributes))
+        return list(zip(names, self.cidrs, strict=True))
+
 
 def _group_of(expression: Any) -> str:
     match = _SG_REF.search(str(expression))
     return match.group(0) if match else str(expression)
 
 
-def _each(res: Resource, value: Any) -> Any:
-    """In HCL, `each.value` names an element of for_each: stand it in by the for_each expression."""
-    if isinstance(value, str) and "each." in value and res.for_each is not None:
-        return value.replace("each.value", str(res.for_each)).replace("each.key", str(res.for_each))
-    return value
+def _cidrs(body: dict, *names: str) -> tuple[list, list]:
+    values, attributes = [], []
+    for name in names:
+        value = body.get(name)
+        items = [value] if isinstance(value, (str, Unknown)) else _as_list(value)
+        for item in items:
+            if item is not None and item != "":
+                values.append(item)
+                attributes.append(name)
+    return values, attributes
 
 
 def ingress_rules(target: Stack | Plan | Iterable[Resource]) -> list[IngressRule]:
@@ -161,17 +290,11 @@ def ingress_rules(target: Stack | Plan | Iterable[Resource]) -> list[IngressRule
     ):
         body = res.body
         if res.type == "aws_security_group":
-            blocks = list(_as_list(body.get("ingress")))
-            for dyn in _as_list(body.get("dynamic")):
-                if isinstance(dyn, dict) and "ingress" in dyn:
-                    blocks += [
-                        dict(c, _for_each=dyn["ingress"].get("for_each"))
-                        for c in _as_list(dyn["ingress"].get("content"))
-                    ]
-            for block in blocks:
+            for block in _as_list(body.get("ingress")):
                 if not isinstance(block, dict):
                     continue
                 sources = _as_list(block.get("security_groups")) + (["self"] if _truthy(block.get("self")) else [])
+                cidrs, attributes = _cidrs(block, "cidr_blocks", "ipv6_cidr_blocks")
                 rules.append(
                     IngressRule(
                         res,
@@ -179,14 +302,17 @@ def ingress_rules(target: Stack | Plan | Iterable[Resource]) -> list[IngressRule
                         block.get("from_port"),
                         block.get("to_port"),
                         block.get("protocol"),
-                        _as_list(block.get("cidr_blocks")) + _as_list(block.get("ipv6_cidr_blocks")),
+                        cidrs,
                         sources,
+                        attributes,
                     )
                 )
         elif res.type == "aws_security_group_rule":
-            if body.get("type") != "ingress":
+            kind = body.get("type")
+            if kind != "ingress" and not _unknown(kind):
                 continue
             sources = _as_list(body.get("source_security_group_id")) + (["self"] if _truthy(body.get("self")) else [])
+            cidrs, attributes = _cidrs(body, "cidr_blocks", "ipv6_cidr_blocks")
             rules.append(
                 IngressRule(
                     res,
@@ -194,11 +320,13 @@ def ingress_rules(target: Stack | Plan | Iterable[Resource]) -> list[IngressRule
                     body.get("from_port"),
                     body.get("to_port"),
                     body.get("protocol"),
-                    _as_list(body.get("cidr_blocks")) + _as_list(body.get("ipv6_cidr_blocks")),
-                    [_each(res, s) for s in sources],
+                    cidrs,
+                    sources,
+                    attributes,
                 )
             )
         else:
+            cidrs, attributes = _cidrs(body, "cidr_ipv4", "cidr_ipv6")
             rules.append(
                 IngressRule(
                     res,
@@ -206,9 +334,9 @@ def ingress_rules(target: Stack | Plan | Iterable[Resource]) -> list[IngressRule
                     body.get("from_port"),
                     body.get("to_port"),
                     body.get("ip_protocol"),
-                    [c for c in (_each(res, body.get("cidr_ipv4")), _each(res, body.get("cidr_ipv6"))) if c],
-                    [_each(res, s) for s in _as_list(body.get("referenced_security_group_id"))]
-                    + [_each(res, p) for p in _as_list(body.get("prefix_list_id"))],
+                    cidrs,
+                    _as_list(body.get("referenced_security_group_id")) + _as_list(body.get("prefix_list_id")),
+                    attributes,
                 )
             )
     return rules
@@ -257,15 +385,32 @@ def assert_ingress_only_from(target, port: int, source: str, security_group: str
 
 
 def open_ingress_problems(target, ports: Iterable[int]) -> list[Problem]:
+    """Rules open to the internet on any of `ports`; a CIDR that cannot be evaluated counts as open."""
     problems = []
+    ports = list(ports)
     for rule in ingress_rules(target):
-        for port in ports:
+        covered = [port for port in ports if rule.covers(port)]
+        if not covered:
+            continue
+        for port in covered:
             open_cidrs = [c for c in rule.cidrs if c in OPEN_CIDRS]
-            if rule.covers(port) and open_cidrs:
+            if open_cidrs:
                 problems.append(
                     _problem(rule.resource, f"{rule.describe()} open to {', '.join(open_cidrs)} (covers port {port})")
                 )
-    return problems
+        for attribute, cidr in rule.cidr_items():
+            if _unknown(cidr):
+                problems.append(unknown_problem(rule.resource, attribute, cidr))
+    return _unique(problems)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for problem in problems:
+        if str(problem) not in seen:
+            seen.add(str(problem))
+            out.append(problem)
+    return out
 
 
 def assert_no_open_ingress(target, ports: Iterable[int]) -> None:
