@@ -6,6 +6,7 @@ each has a `find_*`/`*_problems` twin returning the list, for tests that expect 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -534,3 +535,227 @@ def tag_problems(target, keys: Iterable[str] = (), types: Iterable[str] | None =
 
 def assert_tags_present(target, keys: Iterable[str] = (), types: Iterable[str] | None = None) -> None:
     _fail(tag_problems(target, keys, types), "resources must be tagged")
+
+
+# ---- storage, queues, IAM ------------------------------------------------------------------
+def _module_prefix(res: Resource) -> str:
+    return res.address[: res.address.rfind(res.type + ".")]
+
+
+def _local_address(res: Resource) -> str:
+    """`aws_s3_bucket.logs` for `module.x.aws_s3_bucket.logs["a"]`: how its own module names it."""
+    return re.sub(r"\[[^\]]*\]$", "", res.address[len(_module_prefix(res)) :])
+
+
+def _names(value: Any, res: Resource) -> bool:
+    """Whether an expression (HCL Unknown or plan "${refs}") or a known value refers to `res`."""
+    local = _local_address(res)
+    text = str(value)
+    if re.search(rf"(?<![\w.]){re.escape(local)}(?![\w-])", text):
+        return True
+    name = res.body.get("bucket") or res.body.get("name")
+    return isinstance(name, str) and not _unknown(name) and text == name
+
+
+def _companions(all_resources: list[Resource], owner: Resource, rtype: str, attribute: str) -> list[Resource]:
+    prefix = _module_prefix(owner)
+    return [
+        r
+        for r in all_resources
+        if r.type == rtype and _module_prefix(r) == prefix and _names(r.body.get(attribute), owner)
+    ]
+
+
+def s3_encryption_problems(target) -> list[Problem]:
+    """Buckets without default encryption (inline block or aws_s3_bucket_server_side_encryption_configuration)."""
+    everything = resources(target)
+    problems = []
+    for bucket in [r for r in everything if r.type == "aws_s3_bucket"]:
+        rules = [_first(bucket.body.get("server_side_encryption_configuration")).get("rule")]
+        rules += [c.body.get("rule") for c in _companions(everything, bucket, SSE_CONFIG, "bucket")]
+        algorithms = [
+            _first(_first(rule).get("apply_server_side_encryption_by_default")).get("sse_algorithm")
+            for rule in rules
+            if rule
+        ]
+        if not algorithms:
+            problems.append(_problem(bucket, f"no default encryption (add an {SSE_CONFIG})"))
+        for algorithm in algorithms:
+            if _unknown(algorithm):
+                problems.append(unknown_problem(bucket, "sse_algorithm", algorithm))
+            elif algorithm not in ("AES256", "aws:kms", "aws:kms:dsse"):
+                problems.append(_problem(bucket, f"default encryption sse_algorithm is {algorithm!r}"))
+    return problems
+
+
+SSE_CONFIG = "aws_s3_bucket_server_side_encryption_configuration"
+
+
+def assert_s3_encrypted(target) -> None:
+    """Every aws_s3_bucket has default encryption (AES256 or aws:kms)."""
+    _fail(s3_encryption_problems(target), "S3 buckets must be encrypted by default")
+
+
+def s3_versioning_problems(target) -> list[Problem]:
+    """Buckets whose versioning is not Enabled (inline `versioning` or aws_s3_bucket_versioning)."""
+    everything = resources(target)
+    problems = []
+    for bucket in [r for r in everything if r.type == "aws_s3_bucket"]:
+        states = []
+        inline = _first(bucket.body.get("versioning"))
+        if "enabled" in inline and not _unknown(inline.get("enabled")) and inline.get("enabled") is not None:
+            states.append("Enabled" if _truthy(inline.get("enabled")) else "Disabled")
+        for companion in _companions(everything, bucket, "aws_s3_bucket_versioning", "bucket"):
+            states.append(_first(companion.body.get("versioning_configuration")).get("status"))
+        if not states:
+            problems.append(_problem(bucket, "versioning is not enabled (add an aws_s3_bucket_versioning)"))
+        for state in states:
+            if _unknown(state):
+                problems.append(unknown_problem(bucket, "status", state))
+            elif state != "Enabled":
+                problems.append(_problem(bucket, f"versioning status is {state!r}, want 'Enabled'"))
+    return problems
+
+
+def assert_s3_versioned(target) -> None:
+    """Every aws_s3_bucket has versioning Enabled."""
+    _fail(s3_versioning_problems(target), "S3 buckets must be versioned")
+
+
+PUBLIC_ACCESS_FLAGS = ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
+
+
+def s3_public_access_problems(target) -> list[Problem]:
+    """Buckets without an aws_s3_bucket_public_access_block setting all four flags to true."""
+    everything = resources(target)
+    problems = []
+    for bucket in [r for r in everything if r.type == "aws_s3_bucket"]:
+        blocks = _companions(everything, bucket, "aws_s3_bucket_public_access_block", "bucket")
+        if not blocks:
+            problems.append(_problem(bucket, "no aws_s3_bucket_public_access_block"))
+        for block in blocks:
+            for flag in PUBLIC_ACCESS_FLAGS:
+                value = block.body.get(flag)
+                if _unknown(value):
+                    problems.append(unknown_problem(block, flag, value))
+                elif not _truthy(value):
+                    problems.append(_problem(block, f"{flag} is {value!r}, want true (bucket {bucket.address})"))
+    return problems
+
+
+def assert_s3_public_access_blocked(target) -> None:
+    """Every aws_s3_bucket has a public access block with all four flags true."""
+    _fail(s3_public_access_problems(target), "S3 buckets must block public access")
+
+
+def sqs_dead_letter_problems(target) -> list[Problem]:
+    """Queues without a dead-letter queue (redrive_policy or aws_sqs_queue_redrive_policy); queues that
+    are another queue's dead-letter queue are exempt."""
+    everything = resources(target)
+    queues = [r for r in everything if r.type == "aws_sqs_queue"]
+    policies = {q.address: [q.body.get("redrive_policy")] for q in queues}
+    for q in queues:
+        companions = _companions(everything, q, "aws_sqs_queue_redrive_policy", "queue_url")
+        policies[q.address] += [c.body.get("redrive_policy") for c in companions]
+    problems = []
+    for queue in queues:
+        if any(_names(p, queue) for other, ps in policies.items() if other != queue.address for p in ps if p):
+            continue  # a dead-letter queue itself
+        present = [p for p in policies[queue.address] if p not in (None, "")]
+        if not present:
+            problems.append(_problem(queue, "no dead-letter queue (redrive_policy with deadLetterTargetArn)"))
+        for policy in present:
+            if _unknown(policy):
+                if "deadLetterTargetArn" not in str(policy):
+                    problems.append(unknown_problem(queue, "redrive_policy", policy))
+                continue
+            try:
+                parsed = json.loads(policy) if isinstance(policy, str) else policy
+            except ValueError:
+                parsed = {}
+            if not isinstance(parsed, dict) or not parsed.get("deadLetterTargetArn"):
+                problems.append(_problem(queue, f"redrive_policy names no deadLetterTargetArn: {policy!r}"))
+    return problems
+
+
+def assert_sqs_dead_letter_queue(target) -> None:
+    """Every aws_sqs_queue (but the dead-letter queues themselves) redrives to a dead-letter queue."""
+    _fail(sqs_dead_letter_problems(target), "SQS queues must have a dead-letter queue")
+
+
+IAM_POLICY_TYPES = {
+    "aws_iam_policy": "policy",
+    "aws_iam_role_policy": "policy",
+    "aws_iam_user_policy": "policy",
+    "aws_iam_group_policy": "policy",
+}
+_DOCUMENT_REF = re.compile(r"data\.aws_iam_policy_document\.([A-Za-z_][\w-]*)")
+
+
+def _statements(document: Any) -> list[dict]:
+    if isinstance(document, str):
+        document = json.loads(document)
+    statements = document.get("Statement", []) if isinstance(document, dict) else []
+    return [s for s in _as_list(statements) if isinstance(s, dict)]
+
+
+def _document_statements(target, name: str) -> list[dict] | None:
+    """Statements of a `data "aws_iam_policy_document"` in HCL, in the JSON policy's shape."""
+    if not isinstance(target, Stack) or name not in [b.name for b in target.data.values()]:
+        return None
+    block = next(b for b in target.data.values() if b.type == "aws_iam_policy_document" and b.name == name)
+    evaluator = Evaluator(target)
+    out = []
+    for statement in _as_list((block.body or {}).get("statement")):
+        body = _evaluate_body(evaluator, statement, {})
+        out.append(
+            {
+                "Effect": body.get("effect", "Allow"),
+                "Action": body.get("actions", []),
+                "Resource": body.get("resources", []),
+            }
+        )
+    return out
+
+
+def iam_wildcard_problems(target) -> list[Problem]:
+    """Allow statements granting `*` actions (or `*:*`) on `*` resources, in IAM policies and roles'
+    inline policies. A policy that cannot be evaluated is reported (fail closed)."""
+    problems = []
+    stacks = [target] if isinstance(target, Stack) else []
+    for res in resources(target, *IAM_POLICY_TYPES, "aws_iam_role"):
+        if res.type == "aws_iam_role":
+            documents = [("inline_policy", _first(b).get("policy")) for b in _as_list(res.body.get("inline_policy"))]
+        else:
+            documents = [("policy", res.body.get("policy"))]
+        for attribute, document in documents:
+            if document in (None, ""):
+                continue
+            statements = None
+            if _unknown(document):
+                match = _DOCUMENT_REF.search(str(document))
+                if match and stacks:
+                    statements = _document_statements(stacks[0], match.group(1))
+                if statements is None:
+                    problems.append(unknown_problem(res, attribute, document))
+                    continue
+            else:
+                try:
+                    statements = _statements(document)
+                except ValueError:
+                    problems.append(_problem(res, f"{attribute} is not JSON: {str(document)[:80]!r}"))
+                    continue
+            for statement in statements:
+                if statement.get("Effect", "Allow") != "Allow":
+                    continue
+                actions = [str(a) for a in _as_list(statement.get("Action"))]
+                targets = [str(r) for r in _as_list(statement.get("Resource"))]
+                if any(a in ("*", "*:*") for a in actions) and "*" in targets:
+                    sid = f" (Sid {statement['Sid']})" if statement.get("Sid") else ""
+                    problems.append(_problem(res, f'{attribute} allows action "*" on resource "*"{sid}'))
+    return problems
+
+
+def assert_no_iam_wildcards(target) -> None:
+    """No IAM policy allows `*` actions on `*` resources."""
+    _fail(iam_wildcard_problems(target), 'IAM policies must not allow "*" on "*"')

@@ -404,6 +404,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lower": lambda s: s.lower(),
     "upper": lambda s: s.upper(),
     "format": lambda fmt, *args: re.sub(r"%[sdv]", "{}", fmt).format(*(_hcl_str(a) for a in args)),
+    "jsonencode": lambda v: json.dumps(v, separators=(",", ":")),
+    "jsondecode": json.loads,
     "try": None,  # special-cased: the first argument that evaluates
     "can": None,  # special-cased
 }

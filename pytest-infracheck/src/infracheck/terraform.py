@@ -89,6 +89,7 @@ class Terraform:
         self.binary = binary
         self.env = {**os.environ, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1", **(env or {})}
         self.applied = False
+        self.reused = False  # a working copy kept by --infracheck-keep-applied, with state from an earlier run
         self.history: list[str] = []
         self.log_path = Path(log_path) if log_path else None
         self.last_output = ""
