@@ -340,23 +340,23 @@ def _cache_dir_of(config: str | None) -> str | None:
 
 
 def errors_of(output: str, limit: int = 40) -> str:
-    """The `Error:` boxes of terraform's output (what failed, with resource, file and line); the last
-    `limit` lines when there are none. Keeps failure messages short: the full output is in the log."""
-    boxes, current = [], None
-    for line in output.splitlines():
-        if line.startswith("╷"):
-            current = []
-        elif line.startswith("╵"):
-            if current is not None and any("Error" in item for item in current[:2]):
-                boxes.append("\n".join(current))
-            current = None
-        elif current is not None:
-            current.append(line.removeprefix("│ ").removeprefix("│"))
-        elif line.startswith("Error:"):
-            boxes.append(line)
-    if boxes:
-        return "\n".join(boxes).strip()
-    tail = [line for line in output.strip().splitlines() if line.strip()]
+    """What failed, from terraform's output: the `Error:` sections (with resource, file and line), not
+    the plan that precedes them; the last `limit` lines when there is none. The full output is in the log."""
+    lines = [line.removeprefix("│ ").removeprefix("│").rstrip() for line in output.splitlines()]
+    lines = [line for line in lines if not line.startswith(("╷", "╵"))]
+    starts = [i for i, line in enumerate(lines) if line.startswith("Error:")]
+    if starts:
+        kept, inside = [], False
+        for line in lines[starts[0] :]:
+            if line.startswith("Error:"):
+                inside = True
+            elif line.startswith("Warning:"):
+                inside = False
+            if inside:
+                kept.append(line)
+        kept = kept if len(kept) <= 3 * limit else kept[: 3 * limit] + ["..."]
+        return "\n".join(kept).strip()
+    tail = [line for line in lines if line.strip()]
     return "\n".join(tail[-limit:])
 
 
