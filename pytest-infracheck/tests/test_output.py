@@ -7,6 +7,8 @@ import pytest
 
 import infracheck as ic
 
+pytest_plugins = ["pytester"]
+
 
 def test_plan_error_names_the_users_file_and_keeps_the_log(terraform, tmp_path, caplog):
     (tmp_path / "main.tf").write_text(
