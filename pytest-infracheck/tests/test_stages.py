@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 INNER = """
 import json
 import infracheck as ic
@@ -33,6 +35,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.timeout(1500)
 def test_keep_applied_reuses_and_destroy_kept_cleans_up(pytester, stacks):
     record = pytester.path / "record.jsonl"
     kept = pytester.path / "kept"
