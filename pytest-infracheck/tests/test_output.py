@@ -83,3 +83,18 @@ def test_retry_and_http_get_until(tmp_path):
 def test_unique_names(unique_name):
     assert re.fullmatch(r"ic-[a-z0-9]{6}", unique_name)
     assert len({ic.unique_id() for _ in range(50)}) == 50
+
+
+def test_tracebacks_stop_at_the_users_test(pytester, stacks):
+    pytester.makepyfile(
+        test_inner=f"""
+        import infracheck as ic
+
+        def test_open():
+            ic.assert_no_open_ingress(ic.load_stack({str(stacks / "broken")!r}), [6379])
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*ic.assert_no_open_ingress*", "E*ports [[]6379[]] must not be open*"])
+    assert "assertions.py" not in result.stdout.str()

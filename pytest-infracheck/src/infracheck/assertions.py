@@ -418,6 +418,7 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 def assert_no_open_ingress(target, ports: Iterable[int]) -> None:
     """No ingress rule opens any of `ports` to 0.0.0.0/0 or ::/0."""
+    __tracebackhide__ = True
     ports = list(ports)
     _fail(open_ingress_problems(target, ports), f"ports {ports} must not be open to the internet")
 
@@ -476,6 +477,7 @@ def encryption_problems(target) -> list[Problem]:
 
 def assert_volumes_encrypted(target) -> None:
     """Launch templates, instances and EBS volumes encrypt every volume they define."""
+    __tracebackhide__ = True
     _fail(encryption_problems(target), "volumes must be encrypted")
 
 
@@ -538,6 +540,7 @@ def tag_problems(target, keys: Iterable[str] = (), types: Iterable[str] | None =
 
 
 def assert_tags_present(target, keys: Iterable[str] = (), types: Iterable[str] | None = None) -> None:
+    __tracebackhide__ = True
     _fail(tag_problems(target, keys, types), "resources must be tagged")
 
 
@@ -597,12 +600,12 @@ SSE_CONFIG = "aws_s3_bucket_server_side_encryption_configuration"
 
 def assert_s3_encrypted(target) -> None:
     """Every aws_s3_bucket has default encryption (AES256 or aws:kms)."""
+    __tracebackhide__ = True
     _fail(s3_encryption_problems(target), "S3 buckets must be encrypted by default")
 
 
 def s3_versioning_problems(target) -> list[Problem]:
     """Buckets whose versioning is not Enabled (inline `versioning` or aws_s3_bucket_versioning)."""
-    __tracebackhide__ = True
     everything = resources(target)
     problems = []
     for bucket in [r for r in everything if r.type == "aws_s3_bucket"]:
@@ -624,6 +627,7 @@ def s3_versioning_problems(target) -> list[Problem]:
 
 def assert_s3_versioned(target) -> None:
     """Every aws_s3_bucket has versioning Enabled."""
+    __tracebackhide__ = True
     _fail(s3_versioning_problems(target), "S3 buckets must be versioned")
 
 
@@ -632,7 +636,6 @@ PUBLIC_ACCESS_FLAGS = ("block_public_acls", "block_public_policy", "ignore_publi
 
 def s3_public_access_problems(target) -> list[Problem]:
     """Buckets without an aws_s3_bucket_public_access_block setting all four flags to true."""
-    __tracebackhide__ = True
     everything = resources(target)
     problems = []
     for bucket in [r for r in everything if r.type == "aws_s3_bucket"]:
@@ -651,13 +654,13 @@ def s3_public_access_problems(target) -> list[Problem]:
 
 def assert_s3_public_access_blocked(target) -> None:
     """Every aws_s3_bucket has a public access block with all four flags true."""
+    __tracebackhide__ = True
     _fail(s3_public_access_problems(target), "S3 buckets must block public access")
 
 
 def sqs_dead_letter_problems(target) -> list[Problem]:
     """Queues without a dead-letter queue (redrive_policy or aws_sqs_queue_redrive_policy); queues that
     are another queue's dead-letter queue are exempt."""
-    __tracebackhide__ = True
     everything = resources(target)
     queues = [r for r in everything if r.type == "aws_sqs_queue"]
     policies = {q.address: [q.body.get("redrive_policy")] for q in queues}
@@ -689,6 +692,7 @@ def sqs_dead_letter_problems(target) -> list[Problem]:
 
 def assert_sqs_dead_letter_queue(target) -> None:
     """Every aws_sqs_queue (but the dead-letter queues themselves) redrives to a dead-letter queue."""
+    __tracebackhide__ = True
     _fail(sqs_dead_letter_problems(target), "SQS queues must have a dead-letter queue")
 
 
@@ -710,7 +714,6 @@ def _statements(document: Any) -> list[dict]:
 
 def _document_statements(target, name: str) -> list[dict] | None:
     """Statements of a `data "aws_iam_policy_document"` in HCL, in the JSON policy's shape."""
-    __tracebackhide__ = True
     if not isinstance(target, Stack) or name not in [b.name for b in target.data.values()]:
         return None
     block = next(b for b in target.data.values() if b.type == "aws_iam_policy_document" and b.name == name)
