@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("xdist")
 
+pytest_plugins = ["pytester"]
+
 TFTEST = """
 variables {
   name = "ic-tftest"
@@ -36,7 +38,6 @@ import json, os
 import pytest
 import infracheck as ic
 
-pytest_plugins = ["pytester"]
 
 STACK = {stack!r}
 

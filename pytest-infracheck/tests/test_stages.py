@@ -9,11 +9,12 @@ import textwrap
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 INNER = """
 import json
 import infracheck as ic
 
-pytest_plugins = ["pytester"]
 
 def test_apply(terraform, unique_name, aws_emulator):
     tf = terraform({stack!r}, variables={{"name": unique_name}})
