@@ -671,7 +671,8 @@ def sqs_dead_letter_problems(target) -> list[Problem]:
     for queue in queues:
         if any(_names(p, queue) for other, ps in policies.items() if other != queue.address for p in ps if p):
             continue  # a dead-letter queue itself
-        present = [p for p in policies[queue.address] if p not in (None, "")]
+        # In a plan, "${unknown}" (no references) is a computed attribute the configuration leaves unset.
+        present = [p for p in policies[queue.address] if p not in (None, "", "${unknown}")]
         if not present:
             problems.append(_problem(queue, "no dead-letter queue (redrive_policy with deadLetterTargetArn)"))
         for policy in present:
@@ -731,24 +732,61 @@ def _document_statements(target, name: str) -> list[dict] | None:
     return out
 
 
+def _plan_document_statements(plan: Plan, res: Resource, name: str) -> list[dict] | None:
+    """Statements of a `data "aws_iam_policy_document"` in a plan (read at apply when it depends on
+    values unknown until then): its planned arguments, unknown parts as Unknown."""
+    module = _module_prefix(res).rstrip(".") or None
+    for rc in plan.raw.get("resource_changes", []):
+        if (
+            rc.get("mode") == "data"
+            and rc.get("type") == "aws_iam_policy_document"
+            and rc.get("name") == name
+            and (rc.get("module_address") or None) == module
+        ):
+            change = rc.get("change", {})
+            after, unknown = change.get("after") or {}, change.get("after_unknown") or {}
+            out = []
+            statements = after.get("statement") or []
+            unknown_statements = unknown.get("statement") if isinstance(unknown.get("statement"), list) else []
+            for i, statement in enumerate(statements):
+                flags = unknown_statements[i] if i < len(unknown_statements) else {}
+                values = {}
+                for key in ("actions", "resources"):
+                    if flags.get(key) is True:
+                        values[key] = [Unknown(f"${{data.aws_iam_policy_document.{name}.{key}}}", "known at apply")]
+                    else:
+                        marks = flags.get(key) if isinstance(flags.get(key), list) else []
+                        values[key] = [
+                            Unknown(f"${{data.aws_iam_policy_document.{name}.{key}}}", "known at apply")
+                            if j < len(marks) and marks[j] is True
+                            else v
+                            for j, v in enumerate(statement.get(key) or [])
+                        ]
+                effect = statement.get("effect") or "Allow"
+                out.append({"Effect": effect, "Action": values["actions"], "Resource": values["resources"]})
+            return out
+    return None
+
+
 def iam_wildcard_problems(target) -> list[Problem]:
     """Allow statements granting `*` actions (or `*:*`) on `*` resources, in IAM policies and roles'
-    inline policies. A policy that cannot be evaluated is reported (fail closed)."""
+    inline policies. A policy, action or resource that cannot be evaluated is reported (fail closed)."""
     problems = []
-    stacks = [target] if isinstance(target, Stack) else []
     for res in resources(target, *IAM_POLICY_TYPES, "aws_iam_role"):
         if res.type == "aws_iam_role":
             documents = [("inline_policy", _first(b).get("policy")) for b in _as_list(res.body.get("inline_policy"))]
         else:
             documents = [("policy", res.body.get("policy"))]
         for attribute, document in documents:
-            if document in (None, ""):
+            if document in (None, "", "${unknown}"):
                 continue
             statements = None
             if _unknown(document):
                 match = _DOCUMENT_REF.search(str(document))
-                if match and stacks:
-                    statements = _document_statements(stacks[0], match.group(1))
+                if match and isinstance(target, Stack):
+                    statements = _document_statements(target, match.group(1))
+                elif match and isinstance(target, Plan):
+                    statements = _plan_document_statements(target, res, match.group(1))
                 if statements is None:
                     problems.append(unknown_problem(res, attribute, document))
                     continue
@@ -761,9 +799,16 @@ def iam_wildcard_problems(target) -> list[Problem]:
             for statement in statements:
                 if statement.get("Effect", "Allow") != "Allow":
                     continue
-                actions = [str(a) for a in _as_list(statement.get("Action"))]
-                targets = [str(r) for r in _as_list(statement.get("Resource"))]
-                if any(a in ("*", "*:*") for a in actions) and "*" in targets:
+                actions = _as_list(statement.get("Action"))
+                targets = _as_list(statement.get("Resource"))
+                wild_action = [a for a in actions if _unknown(a) or str(a) in ("*", "*:*")]
+                wild_target = [r for r in targets if _unknown(r) or str(r) == "*"]
+                if not (wild_action and wild_target):
+                    continue
+                unknown = next((v for v in wild_action + wild_target if _unknown(v)), None)
+                if unknown is not None:
+                    problems.append(unknown_problem(res, attribute, unknown))
+                else:
                     sid = f" (Sid {statement['Sid']})" if statement.get("Sid") else ""
                     problems.append(_problem(res, f'{attribute} allows action "*" on resource "*"{sid}'))
     return problems
