@@ -11,7 +11,7 @@ INFRA_PYTEST_ARGS ?= -q -rs --durations=8
 
 infracheck-install: deps $(VENV)/.infracheck-installed
 $(VENV)/.infracheck-installed: $(VENV)/.installed pytest-infracheck/pyproject.toml
-	$(VENV)/bin/pip install -q -e pytest-infracheck
+	$(VENV)/bin/pip install -q -e 'pytest-infracheck[test]'
 	touch $@
 
 checkov-venv: $(CHECKOV_VENV)/.installed

@@ -92,3 +92,12 @@ def test_duplicate_block_is_an_error(tmp_path):
     (tmp_path / "b.tf").write_text('\nvariable "a" {\n  type = string\n}\n')
     with pytest.raises(HclError, match=r"b.tf:2: var.a is declared twice \(first at .*a.tf:1\)"):
         load_stack(tmp_path)
+
+
+def test_syntax_error_is_one_clear_message(tmp_path):
+    (tmp_path / "main.tf").write_text('locals {\n  a = [1, 2\n}\n')
+    with pytest.raises(HclError) as failure:
+        load_stack(tmp_path)
+    message = str(failure.value)
+    assert message.startswith(f"{tmp_path}/main.tf:3:1: cannot parse HCL: unexpected '}}' (expected one of COMMA")
+    assert failure.value.__cause__ is None and failure.value.__context__ is None  # no lark KeyError behind it

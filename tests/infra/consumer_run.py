@@ -20,7 +20,7 @@ from pathlib import Path
 
 from project_stacks import REPO
 
-PLUGIN_DIR = REPO / "service" / "infracheck"
+PLUGIN_DIR = REPO / "pytest-infracheck"
 CONSUMER_DIR = REPO / "examples" / "consumer"
 CONSUMER_ROOT = Path(os.environ.get("INFRACHECK_CONSUMER_VENV", REPO / ".venv-consumer"))
 TIMEOUT = 540  # below pytest-timeout's 600 s, so a hang reads as this test's failure

@@ -3,7 +3,6 @@ parse checks, validate, plan assertions, one apply against moto_server, boto3 ch
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -30,8 +29,7 @@ def ami_id(aws_emulator):
 def applied(module_terraform, ami_id):
     """The stack planned and applied once for this module; the plugin destroys it afterwards."""
     tf = module_terraform(STACK, variables={"ami_id": ami_id, "tags": {"Team": "consumers"}})
-    tf.init()
-    plan = tf.plan()
+    plan = tf.init_and_plan()
     tf.apply()
     return tf, plan
 
@@ -76,15 +74,17 @@ def test_load_balancer_forwards_to_healthy_instances(applied, aws_client):
 def test_instances_in_service_behind_the_alb_group(applied, aws_client):
     tf, _ = applied
     autoscaling = aws_client("autoscaling")
-    deadline = time.monotonic() + 60
-    while True:
-        (group,) = autoscaling.describe_auto_scaling_groups(
+
+    def group():
+        (found,) = autoscaling.describe_auto_scaling_groups(
             AutoScalingGroupNames=[tf.output("autoscaling_group_name")]
         )["AutoScalingGroups"]
-        if [i for i in group["Instances"] if i["LifecycleState"] == "InService"] or time.monotonic() > deadline:
-            break
-        time.sleep(2)
-    assert [i["LifecycleState"] for i in group["Instances"]] == ["InService"]
+        return found
+
+    in_service = ic.retry(
+        group, timeout=60, interval=2, until=lambda g: any(i["LifecycleState"] == "InService" for i in g["Instances"])
+    )
+    assert [i["LifecycleState"] for i in in_service["Instances"]] == ["InService"]
     rules = aws_client("ec2").describe_security_group_rules(
         Filters=[{"Name": "group-id", "Values": [tf.output("service_security_group_id")]}]
     )["SecurityGroupRules"]

@@ -1,26 +1,38 @@
-"""Terratest-style checks for Terraform stacks in Python: see docs/infracheck.md."""
+"""Terratest-style checks for Terraform stacks in pytest: see the README of pytest-infracheck."""
 
 from .assertions import (
     assert_health_check_path,
     assert_imdsv2_required,
     assert_ingress_only_from,
+    assert_no_iam_wildcards,
     assert_no_open_ingress,
+    assert_s3_encrypted,
+    assert_s3_public_access_blocked,
+    assert_s3_versioned,
+    assert_sqs_dead_letter_queue,
     assert_tags_present,
     assert_volumes_encrypted,
     encryption_problems,
     health_check_problems,
+    iam_wildcard_problems,
     imdsv2_problems,
     ingress_only_from_problems,
     ingress_rules,
     open_ingress_problems,
     resources,
+    s3_encryption_problems,
+    s3_public_access_problems,
+    s3_versioning_problems,
+    sqs_dead_letter_problems,
     tag_problems,
 )
 from .emulator import MotoServer
+from .evaluate import Unknown
 from .hcl import Block, HclError, Problem, Reference, Stack, load_stack
+from .helpers import RetryError, http_get_until, retry, unique_id
 from .hosts import chroot_host, ssh_host
-from .plan import Plan, Resource
-from .terraform import Terraform, TerraformError, plugin_dir, working_copy
+from .plan import Plan, Resource, drift
+from .terraform import Terraform, TerraformError, assert_idempotent, plugin_dir, working_copy
 
 __all__ = [
     "Block",
@@ -30,18 +42,29 @@ __all__ = [
     "Problem",
     "Reference",
     "Resource",
+    "RetryError",
     "Stack",
     "Terraform",
     "TerraformError",
+    "Unknown",
     "assert_health_check_path",
+    "assert_idempotent",
     "assert_imdsv2_required",
     "assert_ingress_only_from",
+    "assert_no_iam_wildcards",
     "assert_no_open_ingress",
+    "assert_s3_encrypted",
+    "assert_s3_public_access_blocked",
+    "assert_s3_versioned",
+    "assert_sqs_dead_letter_queue",
     "assert_tags_present",
     "assert_volumes_encrypted",
     "chroot_host",
+    "drift",
     "encryption_problems",
     "health_check_problems",
+    "http_get_until",
+    "iam_wildcard_problems",
     "imdsv2_problems",
     "ingress_only_from_problems",
     "ingress_rules",
@@ -49,7 +72,13 @@ __all__ = [
     "open_ingress_problems",
     "plugin_dir",
     "resources",
+    "retry",
+    "s3_encryption_problems",
+    "s3_public_access_problems",
+    "s3_versioning_problems",
+    "sqs_dead_letter_problems",
     "ssh_host",
     "tag_problems",
+    "unique_id",
     "working_copy",
 ]

@@ -66,21 +66,47 @@ class MotoServer:
         startup_timeout: float = 30.0,
         load_managed_policies: bool = True,
         serial: bool | None = None,
+        die_with_parent: bool = True,
     ):
+        # False only for an emulator kept between runs (--infracheck-keep-applied).
+        self.die_with_parent = die_with_parent
         self.region = region
         # AWS-managed IAM policies (CloudWatchAgentServerPolicy, ...) exist in every account; moto
         # only knows them when asked, and stacks attaching them fail with NoSuchEntity otherwise.
         self.load_managed_policies = load_managed_policies
         # One request at a time (see _moto_serial); INFRACHECK_MOTO_THREADED=1 restores moto's default.
         self.serial = serial if serial is not None else os.environ.get("INFRACHECK_MOTO_THREADED") != "1"
-        self.port = port or free_port()
+        # Without a port, bind one now and hand the listening socket to moto_server: a port merely
+        # probed free could be taken by another worker's emulator before moto binds it.
+        self._socket: socket.socket | None = None
+        if port is None:
+            self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._socket.bind(("127.0.0.1", 0))
+            self._socket.listen(128)
+            port = self._socket.getsockname()[1]
+        self.port = port
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen | None = None
+        self.attached_pid: int | None = None
         self._log = None
+
+    @classmethod
+    def attach(cls, port: int, region: str = "us-east-1", pid: int | None = None) -> MotoServer:
+        """A handle on a moto_server already running on `port` (kept between runs); stop() leaves it
+        running unless `stop(force=True)`."""
+        server = cls(region=region, port=port)
+        server.attached_pid = pid
+        with urllib.request.urlopen(f"{server.endpoint}/moto-api/", timeout=2):
+            pass
+        return server
 
     def start(self) -> MotoServer:
         self._log = tempfile.TemporaryFile(prefix="infracheck-moto-")
+        handover: dict[str, str] = {}
+        if self._socket is not None:
+            # werkzeug serves an inherited socket when told it runs under its reloader.
+            handover = {"WERKZEUG_RUN_MAIN": "true", "WERKZEUG_SERVER_FD": str(self._socket.fileno())}
         # The interpreter running pytest, so the moto of this environment is used, not one on PATH.
         self.process = subprocess.Popen(
             [
@@ -94,13 +120,18 @@ class MotoServer:
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent(signal.SIGTERM),
+            preexec_fn=die_with_parent(signal.SIGTERM) if self.die_with_parent else os.setsid,
+            pass_fds=(self._socket.fileno(),) if self._socket is not None else (),
             env={
                 **os.environ,
+                **handover,
                 "AWS_DEFAULT_REGION": self.region,
                 "MOTO_IAM_LOAD_MANAGED_POLICIES": "true" if self.load_managed_policies else "false",
             },
         )
+        if self._socket is not None:
+            self._socket.close()  # moto_server holds it now
+            self._socket = None
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -128,8 +159,13 @@ class MotoServer:
         self._log.seek(0)
         return self._log.read().decode(errors="replace")[-size:]
 
-    def stop(self) -> None:
+    def stop(self, force: bool = False) -> None:
         """Stop the server and its whole process group, waiting until it is gone."""
+        if force and self.attached_pid:
+            try:
+                os.killpg(self.attached_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         if self.process is not None and self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGTERM)

@@ -138,16 +138,39 @@ def _find_local(text: str, name: str) -> int:
 
 
 def parse_file(path: Path) -> dict:
-    """Parse one .tf file; syntax errors become HclError naming the file and line."""
+    """Parse one .tf file; a syntax error becomes one HclError: `file:line:column: cannot parse HCL: ...`
+    with the offending line, and no chain of parser internals."""
     try:
         with open(path, encoding="utf-8") as handle:
             return hcl2.load(handle, serialization_options=_OPTIONS)
     except Exception as exc:  # lark raises several exception types, all with line/column when known
-        line = getattr(exc, "line", None)
-        column = getattr(exc, "column", None)
-        where = f"{path}:{line}:{column}" if line else str(path)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HclError(f"{where}: cannot parse HCL: {first}") from exc
+        message = _syntax_message(path, exc)
+    raise HclError(message)
+
+
+def _syntax_message(path: Path, exc: Exception) -> str:
+    line = getattr(exc, "line", None)
+    column = getattr(exc, "column", None)
+    where = f"{path}:{line}:{column}" if line and line > 0 else str(path)
+    token = getattr(exc, "token", None)
+    if token is not None:
+        shown = "end of file" if token.type == "$END" else repr(str(token).strip() or token.type)
+        what = f"unexpected {shown}"
+    elif getattr(exc, "char", None):
+        what = f"unexpected character {exc.char!r}"
+    else:
+        what = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    expected = sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or [])
+    if expected:
+        what += f" (expected one of {', '.join(expected[:8])}{', ...' if len(expected) > 8 else ''})"
+    source = ""
+    if line and line > 0:
+        try:
+            text = path.read_text(encoding="utf-8").splitlines()[line - 1]
+            source = f"\n    {text}\n    {' ' * max((column or 1) - 1, 0)}^"
+        except (OSError, IndexError):
+            pass
+    return f"{where}: cannot parse HCL: {what}{source}"
 
 
 @dataclass

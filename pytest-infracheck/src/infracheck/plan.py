@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,13 @@ class Plan:
             if rc.get("mode") == mode and (type is None or rc.get("type") == type)
         ]
 
-    def actions(self) -> dict[str, list[str]]:
-        return {rc["address"]: rc["change"]["actions"] for rc in self.raw.get("resource_changes", [])}
+    def actions(self, mode: str | None = "managed") -> dict[str, list[str]]:
+        """{address: actions} of managed resources (`mode="data"` for data sources, None for both)."""
+        return {
+            rc["address"]: rc["change"]["actions"]
+            for rc in self.raw.get("resource_changes", [])
+            if mode is None or rc.get("mode") == mode
+        }
 
     def addresses(self, type: str | None = None) -> list[str]:
         return [rc["address"] for rc in self.changes(type)]
@@ -172,3 +178,53 @@ def _fill_unknown(after: Any, unknown: Any, expressions: Any, trace=lambda refs:
             for i in range(max(len(after), len(unknown)))
         ]
     return after
+
+
+def _same(before: Any, after: Any) -> bool:
+    """Equal as values: JSON documents held in strings (policies, redrive_policy) compare parsed,
+    so an emulator's or provider's spacing and key order is not drift."""
+    if before == after:
+        return True
+    if isinstance(before, str) and isinstance(after, str):
+        try:
+            return json.loads(before) == json.loads(after)
+        except ValueError:
+            return False
+    if isinstance(before, dict) and isinstance(after, dict):
+        return set(before) == set(after) and all(_same(before[k], after[k]) for k in before)
+    if isinstance(before, list) and isinstance(after, list):
+        return len(before) == len(after) and all(_same(b, a) for b, a in zip(before, after, strict=True))
+    # null and empty collections are the same to the provider
+    return before in (None, [], {}, "") and after in (None, [], {}, "")
+
+
+def drift(plan: Plan) -> dict[str, list[str]]:
+    """Per resource address, what a plan would change that differs semantically (see `_same`):
+    `attr: before -> after` lines, or the action itself for creates, deletes and replacements."""
+    found: dict[str, list[str]] = {}
+    for rc in plan.raw.get("resource_changes", []):
+        if rc.get("mode") != "managed":
+            continue
+        change = rc.get("change", {})
+        actions = change.get("actions", [])
+        if actions in (["no-op"], ["read"]):
+            continue
+        if actions != ["update"]:
+            found[rc["address"]] = [f"would {'/'.join(actions)}"]
+            continue
+        before, after = change.get("before") or {}, change.get("after") or {}
+        unknown = change.get("after_unknown") or {}
+        lines = []
+        for key in sorted(set(before) | set(after)):
+            if unknown.get(key) is True:
+                lines.append(f"{key}: {before.get(key)!r} -> (known after apply)")
+            elif not _same(before.get(key), after.get(key)):
+                lines.append(f"{key}: {_short(before.get(key))} -> {_short(after.get(key))}")
+        if lines:
+            found[rc["address"]] = lines
+    return found
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
