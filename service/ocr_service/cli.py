@@ -38,18 +38,30 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise ConfigurationError(problems) from None
 
 
+def _observability(settings: Settings) -> None:
+    """Logs through structlog, and a metrics directory shared with this process's OCR processes. Before
+    anything imports prometheus-client (it picks its multiprocess mode on import)."""
+    from .logs import configure, secrets_of
+    from .metrics_dir import ensure_multiprocess_dir
+
+    ensure_multiprocess_dir()
+    configure(settings.log_level, settings.log_format, secrets_of(settings))
+
+
 def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _observability(settings)
+
     import uvicorn
 
     from .api import create_app
 
-    settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = _runtime(settings)
     try:
         # One server process: the OCR runs in the runtime's own process pool, not in uvicorn workers.
+        # uvicorn's logging stays as configured above; the app writes its own line per request.
         uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port,
-                    log_level=settings.log_level, timeout_graceful_shutdown=10)
+                    log_level=settings.log_level, timeout_graceful_shutdown=10, log_config=None, access_log=False)
     finally:
         runtime.close()
     return 0
@@ -66,7 +78,7 @@ def _runtime(settings: Settings, run_workers: bool | None = None):
 
 def worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _observability(settings)
     if settings.backend is not Backend.PRODUCTION:
         print("ocr-service worker needs MONGO_CONNECTION_STRING and REDIS_HOST (production mode); "
               "in embedded mode `ocr-service serve` runs the workers itself.", file=sys.stderr)

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     retention_sweep_interval_s: float = Field(60, gt=0, description="How often expired documents are deleted.")
 
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="`json`: one JSON object per log line (for log shippers); `console`: readable lines.")
 
     @model_validator(mode="after")
     def _explicit_backend(self) -> Settings:

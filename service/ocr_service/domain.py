@@ -129,6 +129,8 @@ class DocumentRecord:
     expires_at: datetime | None = None
     # Deleted while other documents still take their result from it: invisible, removed with the last one.
     deleted: bool = False
+    # The X-Request-ID of the upload: the workers' log lines about this document carry it.
+    request_id: str | None = None
 
     @property
     def key(self) -> str:

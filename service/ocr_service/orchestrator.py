@@ -44,6 +44,8 @@ from .domain import (
     utcnow,
 )
 from .jobs.base import JobQueue
+from .logs import current_request_id
+from .metrics import DOCUMENTS_FINISHED
 from .pipeline import DocumentInfo, PageOptions, document_text, validate_options
 from .store.base import Cache, DocumentStore
 from .store.lifecycle import delete_document, result_cache_key
@@ -178,6 +180,10 @@ class Orchestrator:
         file the caller streams and deletes."""
         return await self._in_thread(lambda: self.render(status, format))
 
+    async def queue_stats(self) -> tuple[int, datetime | None]:
+        """Documents waiting in the queue (all tenants) and when the oldest was created (for /metrics)."""
+        return await self._read(self.store.queue_stats)
+
     async def health(self, timeout_s: float = 0.8) -> dict[str, str]:
         """Each dependency's state, "ok" or "unavailable", probed in parallel: a dependency that hangs
         costs the answer no more than the timeout. Details go to the log, never to the caller."""
@@ -233,6 +239,7 @@ class Orchestrator:
         record = DocumentRecord(
             document_id=document_id, content_sha256=sha256, cache_key=cache_key, options=asdict(options),
             filename=filename, media_type="", size_bytes=size_bytes, pages_total=0, tenant=tenant,
+            request_id=current_request_id(),
         )
         try:
             source = accept(record)
@@ -318,6 +325,7 @@ class Orchestrator:
         cancelled = self.store.cancel(record.key, self._expiry())
         if cancelled is not None and cancelled.result_of is None:
             self.store.release_primary(cancelled.cache_key, cancelled.key)  # a new upload computes again
+            DOCUMENTS_FINISHED.labels(status=DocumentStatus.CANCELLED.value).inc()
         return self._view(cancelled or record)
 
     def _delete(self, tenant: str, document_id: str) -> None:
@@ -325,8 +333,8 @@ class Orchestrator:
             record = self._record(tenant, document_id)
         except DocumentNotFound:
             return  # deleting twice, or what was never there, is the same success
-        if record.status in UNFINISHED:
-            self.store.cancel(record.key, None)
+        if record.status in UNFINISHED and self.store.cancel(record.key, None) and record.result_of is None:
+            DOCUMENTS_FINISHED.labels(status=DocumentStatus.CANCELLED.value).inc()
         delete_document(self.store, self.cache, self.store.get(record.key) or record)
 
     def pages(self, status: StatusView, words: bool = True) -> list[dict[str, Any]]:
