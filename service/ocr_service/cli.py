@@ -38,19 +38,20 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise ConfigurationError(problems) from None
 
 
-def _observability(settings: Settings) -> None:
+def _observability(settings: Settings):
     """Logs through structlog, and a metrics directory shared with this process's OCR processes. Before
-    anything imports prometheus-client (it picks its multiprocess mode on import)."""
+    anything imports prometheus-client (it picks its multiprocess mode on import). Returns what removes
+    that directory when the service stops."""
     from .logs import configure, secrets_of
     from .metrics_dir import ensure_multiprocess_dir
 
-    ensure_multiprocess_dir()
     configure(settings.log_level, settings.log_format, secrets_of(settings))
+    return ensure_multiprocess_dir()
 
 
 def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    _observability(settings)
+    remove_metrics = _observability(settings)
 
     import uvicorn
 
@@ -64,6 +65,7 @@ def serve(args: argparse.Namespace) -> int:
                     log_level=settings.log_level, timeout_graceful_shutdown=10, log_config=None, access_log=False)
     finally:
         runtime.close()
+        remove_metrics()
     return 0
 
 
@@ -78,7 +80,7 @@ def _runtime(settings: Settings, run_workers: bool | None = None):
 
 def worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    _observability(settings)
+    remove_metrics = _observability(settings)
     if settings.backend is not Backend.PRODUCTION:
         print("ocr-service worker needs MONGO_CONNECTION_STRING and REDIS_HOST (production mode); "
               "in embedded mode `ocr-service serve` runs the workers itself.", file=sys.stderr)
@@ -90,6 +92,7 @@ def worker(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("worker ready (%d OCR processes)", settings.ocr_workers)
     stop.wait()
     runtime.close()
+    remove_metrics()
     return 0
 
 

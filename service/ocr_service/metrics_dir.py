@@ -7,20 +7,27 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def ensure_multiprocess_dir() -> str:
-    """PROMETHEUS_MULTIPROC_DIR when set (e.g. one directory for `serve` and `worker` on one machine, so one
-    /metrics shows both), else a fresh temporary directory for this process and its children (they inherit
-    the variable), removed when this process exits."""
+def ensure_multiprocess_dir() -> Callable[[], None]:
+    """Set up PROMETHEUS_MULTIPROC_DIR and return what removes it. When it is set already (e.g. one
+    directory for `serve` and `worker` on one machine, so one /metrics shows both), it is kept; else a fresh
+    temporary directory serves this process and its children (they inherit the variable), removed by the
+    returned function or, failing that, at exit (a process ended by a signal runs no exit handlers)."""
     directory = os.environ.get(MULTIPROC_VARIABLE)
     if directory:
         os.makedirs(directory, exist_ok=True)
-        return directory
+        return lambda: None
     directory = tempfile.mkdtemp(prefix="ocr-metrics-")
     os.environ[MULTIPROC_VARIABLE] = directory
     owner = os.getpid()
-    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(directory, ignore_errors=True))
-    return directory
+
+    def remove() -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(remove)
+    return remove
