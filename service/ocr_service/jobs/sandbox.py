@@ -172,6 +172,8 @@ def _main(fd: int, memory_bytes: int) -> None:
             answer = ("error", error)
         try:
             connection.send(answer)
+        except OSError:
+            return  # the parent stopped waiting (shut down, or killed this call): nobody to answer
         except Exception as error:  # an unpicklable result or exception
             connection.send(("error", RuntimeError(f"{type(error).__name__} in the child: {error}")))
 
