@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support import samples
 from tests.support.documents import Doc, small_scans
 from tests.support.polling import wait_for
-from tests.support.servers import free_port, wait_until
+from tests.support.servers import LiveService, free_port, service_env, wait_until
 
 API_KEY = "obs-key-7f3a9c1e5b2d4680"
 HEADERS = {"X-API-Key": API_KEY}
@@ -123,20 +123,26 @@ def test_queue_depth_counts_the_waiting_documents_until_they_are_cancelled(start
         assert _value(values, "ocr_queue_oldest_age_seconds") == 0
 
 
-def test_secrets_never_reach_the_log_even_when_the_database_is_down(start_service):
+def test_secrets_never_reach_the_log_even_when_the_database_is_down(tmp_path, redis_server, mongo_server):
     """Production settings whose MongoDB does not answer: the failing connection is logged, but never its
     URI, its password, the Redis password or the API key."""
     password, redis_password = "Mongo-Pa55word-ab12cd", "Redis-Pa55word-ef34gh"
     uri = f"mongodb://ocr-user:{password}@127.0.0.1:{free_port()}/ocr?authSource=admin"
-    service = start_service("production", name="secret-service", MONGO_CONNECTION_STRING=uri,
-                            REDIS_PASSWORD=redis_password, API_KEY=API_KEY, MONGO_TIMEOUT_MS="300")
-    with service.client() as client:
-        assert client.get("/health/ready").status_code == 503
-        answer = client.post("/extract", headers=HEADERS, files={"file": ("a.pdf", samples.text_pdf(["Hello there"]))})
-        assert answer.status_code == 503 and answer.headers["X-Request-ID"]
-    wait_until(lambda: "unavailable" in service.log_path.read_text(), 10, message="the outage in the log")
+    env = service_env("production", tmp_path, redis_server, mongo_server, MONGO_CONNECTION_STRING=uri,
+                      REDIS_PASSWORD=redis_password, API_KEY=API_KEY, MONGO_TIMEOUT_MS="300")
+    service = LiveService("secret-service", env, tmp_path).start(timeout=60)
+    try:
+        with service.client() as client:
+            assert client.get("/health/ready").status_code == 503
+            answer = client.post("/extract", headers=HEADERS,
+                                 files={"file": ("a.pdf", samples.text_pdf(["Hello there"]))})
+            assert answer.status_code == 503 and answer.headers["X-Request-ID"]
+        wait_until(lambda: "unavailable" in service.log_path.read_text(), 10, message="the outage in the log")
+    finally:
+        service.stop()
     lines = _log_lines(service.log_path)
     text = service.log_path.read_text()
+    assert "mongodb" in text.lower()  # the outage is logged...
     for secret in (password, redis_password, uri, API_KEY):
-        assert secret not in text
+        assert secret not in text  # ...without its secrets
     assert any(line.get("event") == "request" and line.get("status") == 503 for line in lines)

@@ -17,6 +17,7 @@ from .deps import OrchestratorDep, get_tenant
 from .models import ErrorResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 log = get_logger("ocr_service.access")
 metrics_router = APIRouter(tags=["operations"], dependencies=[Depends(get_tenant)],
                            responses={401: {"model": ErrorResponse}})
@@ -61,7 +62,8 @@ class RequestTelemetry:
                 await self.app(scope, receive, send_with_id)
             finally:
                 seconds = time.perf_counter() - started
-                route, method = route_of(scope), scope["method"]
+                route = route_of(scope)
+                method = scope["method"] if scope["method"] in METHODS else "other"  # a client's invention
                 HTTP_REQUEST_SECONDS.labels(route=route, method=method, status=str(status)).observe(seconds)
                 log.info("request", method=method, route=route, status=status,
                          duration_ms=round(seconds * 1000, 1), tenant=scope.get("state", {}).get("tenant"))
