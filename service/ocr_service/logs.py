@@ -100,8 +100,8 @@ def configure(level: str = "info", format: str = "json", secrets: Iterable[str] 
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            # A traceback stays inside its JSON line, as one string field.
-            structlog.processors.format_exc_info if format == "json" else _keep,
+            # A traceback becomes one string field (inside its JSON line), blanked of secrets like the rest.
+            structlog.processors.format_exc_info,
             Redact(secrets),
             renderer,
         ],
@@ -117,10 +117,6 @@ def configure(level: str = "info", format: str = "json", secrets: Iterable[str] 
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.error").setLevel(level.upper())  # "started", "shutting down"
     logging.getLogger("uvicorn.access").disabled = True  # the service writes its own line per request
-
-
-def _keep(logger: Any, method: str, event: EventDict) -> EventDict:
-    return event
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
