@@ -8,8 +8,10 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+PREFIX = "ocr-metrics-"  # then the owning process's id
 
 
 def ensure_multiprocess_dir() -> Callable[[], None]:
@@ -21,9 +23,10 @@ def ensure_multiprocess_dir() -> Callable[[], None]:
     if directory:
         os.makedirs(directory, exist_ok=True)
         return lambda: None
-    directory = tempfile.mkdtemp(prefix="ocr-metrics-")
-    os.environ[MULTIPROC_VARIABLE] = directory
+    _remove_leftovers()
     owner = os.getpid()
+    directory = tempfile.mkdtemp(prefix=f"{PREFIX}{owner}-")
+    os.environ[MULTIPROC_VARIABLE] = directory
 
     def remove() -> None:
         if os.getpid() == owner:
@@ -31,3 +34,18 @@ def ensure_multiprocess_dir() -> Callable[[], None]:
 
     atexit.register(remove)
     return remove
+
+
+def _remove_leftovers() -> None:
+    """Remove the directories of services that ended without cleaning up: uvicorn re-raises SIGTERM after
+    its graceful shutdown, so a stopped server runs no exit handlers."""
+    for path in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = path.name.removeprefix(PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # alive, another user's

@@ -72,15 +72,19 @@ def test_a_processed_document_shows_in_the_metrics_and_its_request_id_in_the_wor
     assert not any(name.startswith("http_request") and document_id in str(labels) for name, labels in values)
     assert ("ocr_queue_depth", frozenset()) in values and ("ocr_queue_oldest_age_seconds", frozenset()) in values
 
+    def worker_lines() -> list[dict]:
+        return [line for line in _log_lines(service.log_path)
+                if line.get("document_id") == document_id and line.get("logger", "").startswith("ocr_service.jobs")]
+
+    # The worker writes its last line just after the status turns completed.
+    wait_until(lambda: any("completed" in line["event"] for line in worker_lines()), 10, message="the last line")
     lines = _log_lines(service.log_path)
     upload = [line for line in lines if line.get("event") == "request" and line.get("route") == "/extract"]
     assert upload and upload[0]["request_id"] == "upload-req.0001" and upload[0]["status"] == 202
     assert upload[0]["method"] == "POST" and upload[0]["tenant"] == "default" and upload[0]["duration_ms"] >= 0
-    worker = [line for line in lines if line.get("document_id") == document_id and line.get("logger", "").startswith(
-        "ocr_service.jobs")]
-    assert worker, "no worker line names the document"
+    worker = worker_lines()
+    assert any("started" in line["event"] for line in worker)
     assert all(line["request_id"] == "upload-req.0001" for line in worker)
-    assert any("completed" in line["event"] for line in worker)
 
     log_text = service.log_path.read_text()
     assert API_KEY not in log_text
@@ -98,8 +102,10 @@ def test_a_request_id_that_is_not_short_and_safe_is_replaced(start_service):
             answered = client.get("/health/live", headers={"X-Request-ID": bad}).headers["X-Request-ID"]
             assert answered != bad and answered.isalnum()
         assert client.get("/health/live", headers={"X-Request-ID": "a-b_c.d:1"}).headers["X-Request-ID"] == "a-b_c.d:1"
+    # The line is written as the answer leaves: wait for it.
+    wait_until(lambda: any(line.get("request_id") == "a-b_c.d:1" and line.get("route") == "/health/live"
+                           for line in _log_lines(service.log_path)), 10, message="the request's log line")
     lines = _log_lines(service.log_path)
-    assert any(line.get("request_id") == "a-b_c.d:1" and line.get("route") == "/health/live" for line in lines)
     assert not any("x" * 200 in json.dumps(line) for line in lines)
 
 
@@ -146,3 +152,22 @@ def test_secrets_never_reach_the_log_even_when_the_database_is_down(tmp_path, re
     for secret in (password, redis_password, uri, API_KEY):
         assert secret not in text  # ...without its secrets
     assert any(line.get("event") == "request" and line.get("status") == 503 for line in lines)
+
+
+def test_a_worker_beside_an_api_only_server_shows_on_its_metrics_through_one_directory(start_service, tmp_path,
+                                                                                        scanned_page):
+    """`serve --no-workers` and `worker` on one machine, one PROMETHEUS_MULTIPROC_DIR: the API's /metrics
+    shows the worker's documents and its OCR processes' pages; the worker's lines carry the request id."""
+    shared = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"), "API_KEY": API_KEY}
+    api = start_service("production", name="api", share="pair", RUN_WORKERS="false", **shared)
+    worker = start_service("production", name="worker", command="worker", share="pair", **shared)
+    with api.client() as client:
+        client.headers.update(HEADERS)
+        response = scanned_page.upload(client, headers={"X-Request-ID": "split-0001"})
+        document_id = response.json()["document_id"]
+        assert wait_for(client, document_id)["status"] == "completed"
+        values = _samples(client)
+    assert _value(values, "ocr_documents_finished_total", status="completed") >= 1
+    assert _value(values, "ocr_page_seconds_count") >= 1
+    worker_lines = [line for line in _log_lines(worker.log_path) if line.get("document_id") == document_id]
+    assert worker_lines and all(line["request_id"] == "split-0001" for line in worker_lines)
