@@ -58,20 +58,34 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise ConfigurationError(problems) from None
 
 
+def _observability(settings: Settings):
+    """Logs through structlog, and a metrics directory shared with this process's OCR processes. Before
+    anything imports prometheus-client (it picks its multiprocess mode on import). Returns what removes
+    that directory when the service stops."""
+    from .logs import configure, secrets_of
+    from .metrics_dir import ensure_multiprocess_dir
+
+    configure(settings.log_level, settings.log_format, secrets_of(settings))
+    return ensure_multiprocess_dir()
+
+
 def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    remove_metrics = _observability(settings)
+
     import uvicorn
 
     from .api import create_app
 
-    settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = _runtime(settings)
     try:
         # One server process: the OCR runs in the runtime's own process pool, not in uvicorn workers.
+        # uvicorn's logging stays as configured above; the app writes its own line per request.
         uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port,
-                    log_level=settings.log_level, timeout_graceful_shutdown=10)
+                    log_level=settings.log_level, timeout_graceful_shutdown=10, log_config=None, access_log=False)
     finally:
         runtime.close()
+        remove_metrics()
     return 0
 
 
@@ -86,7 +100,7 @@ def _runtime(settings: Settings, run_workers: bool | None = None):
 
 def worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    remove_metrics = _observability(settings)
     if settings.backend is not Backend.PRODUCTION:
         print("ocr-service worker needs MONGO_CONNECTION_STRING and REDIS_HOST (production mode); "
               "in embedded mode `ocr-service serve` runs the workers itself.", file=sys.stderr)
@@ -98,6 +112,7 @@ def worker(args: argparse.Namespace) -> int:
     logging.getLogger(__name__).info("worker ready (%d OCR processes)", settings.ocr_workers)
     stop.wait()
     runtime.close()
+    remove_metrics()
     return 0
 
 

@@ -116,6 +116,8 @@ class Settings(BaseSettings):
         1, gt=0, description="How often each worker looks for webhook events that are due.")
 
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="`json`: one JSON object per log line (for log shippers); `console`: readable lines.")
 
     @model_validator(mode="after")
     def _explicit_backend(self) -> Settings:

@@ -134,6 +134,8 @@ class DocumentRecord:
     callback_url: str | None = None
     client_tag: str | None = None
     public_base_url: str | None = None
+    # The X-Request-ID of the upload: the workers' log lines about this document carry it.
+    request_id: str | None = None
 
     @property
     def key(self) -> str:

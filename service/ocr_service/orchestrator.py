@@ -46,6 +46,8 @@ from .domain import (
 )
 from .jobs.base import JobQueue
 from .jobs.webhooks import check_callback_url, delivery_state, document_ended, secret_for
+from .logs import current_request_id
+from .metrics import DOCUMENTS_FINISHED
 from .pipeline import DocumentInfo, PageOptions, document_quality, document_text, validate_options
 from .pipeline.ranges import canonical_page_ranges, select_pages
 from .store.base import Cache, DocumentStore
@@ -196,6 +198,10 @@ class Orchestrator:
         file the caller streams and deletes."""
         return await self._in_thread(lambda: self.render(status, format))
 
+    async def queue_stats(self) -> tuple[int, datetime | None]:
+        """Documents waiting in the queue (all tenants) and when the oldest was created (for /metrics)."""
+        return await self._read(self.store.queue_stats)
+
     async def health(self, timeout_s: float = 0.8) -> dict[str, str]:
         """Each dependency's state, "ok" or "unavailable", probed in parallel: a dependency that hangs
         costs the answer no more than the timeout. Details go to the log, never to the caller."""
@@ -259,6 +265,7 @@ class Orchestrator:
             # The runner takes the page selection out of the options; pages_total then counts the selection.
             options={**asdict(options), "pages": pages} if pages else asdict(options),
             filename=filename, media_type="", size_bytes=size_bytes, pages_total=0, tenant=tenant,
+            request_id=current_request_id(),
         )
         if webhook is not None:
             record.callback_url, record.client_tag = webhook.url, webhook.client_tag
@@ -355,6 +362,8 @@ class Orchestrator:
         if cancelled is not None and cancelled.result_of is None:
             self.store.release_primary(cancelled.cache_key, cancelled.key)  # a new upload computes again
         if cancelled is not None:
+            if cancelled.result_of is None:
+                DOCUMENTS_FINISHED.labels(status=DocumentStatus.CANCELLED.value).inc()
             document_ended(self.store, cancelled.key)
         return self._view(cancelled or record)
 
@@ -363,8 +372,8 @@ class Orchestrator:
             record = self._record(tenant, document_id)
         except DocumentNotFound:
             return  # deleting twice, or what was never there, is the same success
-        if record.status in UNFINISHED:
-            self.store.cancel(record.key, None)
+        if record.status in UNFINISHED and self.store.cancel(record.key, None) and record.result_of is None:
+            DOCUMENTS_FINISHED.labels(status=DocumentStatus.CANCELLED.value).inc()
         delete_document(self.store, self.cache, self.store.get(record.key) or record)
 
     def pages(self, status: StatusView, words: bool = True) -> list[dict[str, Any]]:

@@ -147,3 +147,23 @@ def test_local_store_in_a_folder_whose_name_looks_like_a_uri(tmp_path, upload):
     store.create(record(), upload)
     assert store.get("doc-1").status == DocumentStatus.QUEUED
     store.close()
+
+
+def test_queue_stats_count_queued_primaries_of_every_tenant_and_the_oldest(store, upload):
+    assert store.queue_stats() == (0, None)
+    first = record("a")
+    first.request_id = "req-a"
+    store.create(first, upload)
+    time.sleep(0.01)
+    other = record("b")
+    other.tenant = "acme"
+    store.create(other, upload)
+    store.create(record("c"), upload)
+    store.follow("c", "a")  # a follower waits for nothing of its own
+    store.create(record("d"), upload)
+    store.claim("d", "w", 60)  # processing, not waiting
+    count, oldest = store.queue_stats()
+    assert count == 2 and oldest == first.created_at
+    assert store.get("a").request_id == "req-a" and store.get("acme:b").request_id is None
+    store.cancel("a", None)
+    assert store.queue_stats() == (1, other.created_at)

@@ -161,6 +161,19 @@ class Service(ServerProcess):
         return httpx.Client(base_url=self.url, timeout=60)
 
 
+class LiveService(Service):
+    """A service that counts as started once it answers /health/live, whether or not its dependencies do
+    (for starting one whose database is down)."""
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
+        try:
+            return httpx.get(self.url + "/health/live", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
 class ServiceFactory:
     """start(mode, name=..., command="serve"|"worker", share=key, **env) -> a running Service.
     Services started with the same `share` key use the same database, queue and cache."""

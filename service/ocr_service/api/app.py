@@ -17,6 +17,7 @@ from .docs import docs_router, mount_static
 from .errors import install_error_handlers
 from .limits import UploadSizeLimit
 from .routes import health_router, router, upload_router
+from .telemetry import RequestTelemetry, metrics_router
 
 DESCRIPTION = """Upload a PDF or an image, poll its status, fetch its text.
 
@@ -60,8 +61,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.settings = settings
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(ApiKeyGate, open_paths=settings.open_paths)  # outermost: no key, no further
+    app.add_middleware(RequestTelemetry)  # around the gate: refused requests are logged and timed too
     install_error_handlers(app)
-    for part in (upload_router, router, health_router, docs_router):
+    for part in (upload_router, router, health_router, docs_router, metrics_router):
         app.include_router(part)
     mount_static(app)
     logging.getLogger("ocr_service").setLevel(settings.log_level.upper())

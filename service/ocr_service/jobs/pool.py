@@ -6,6 +6,7 @@ cap; a child that dies or hangs is replaced alone, so it costs only the call it 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import queue
@@ -17,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from ..metrics import measured_page
 from ..pipeline import DocumentError, DocumentInfo, Limits, PageOptions, inspect_document, process_page
 from ..pipeline.outputs import write_output
 from .sandbox import DEFAULT_MEMORY_BYTES, ChildDied, ChildTimeout, Worker
@@ -139,7 +141,7 @@ class PagePool(ProcessPool):
             if stop.is_set():
                 return None
             try:
-                return self.call(self.page, path, number, options, limits, timeout_s=timeout_s)
+                return self.call(measured_page, self.page, path, number, options, limits, timeout_s=timeout_s)
             except PoolClosed:
                 raise  # shutting down: the document is retried later, nothing is charged to it
             except PoolCrashed as error:
@@ -168,8 +170,9 @@ class PagePool(ProcessPool):
         try:
             while pending_numbers or in_flight:
                 while pending_numbers and len(in_flight) < window:
-                    in_flight.add(threads.submit(self._page, stop, path, pending_numbers.popleft(), options,
-                                                 limits, timeout))
+                    # In the caller's context: the page's log lines name its document.
+                    in_flight.add(threads.submit(contextvars.copy_context().run, self._page, stop, path,
+                                                 pending_numbers.popleft(), options, limits, timeout))
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     result = future.result()

@@ -6,6 +6,7 @@ Every step is idempotent, so a document delivered twice (at-least-once queues) i
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import os
@@ -16,7 +17,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
+
 from ..domain import DocumentRecord, DocumentStatus, StoreUnavailable, utcnow
+from ..metrics import DOCUMENTS_FINISHED
 from ..pipeline import DocumentError, Limits, PageOptions
 from ..pipeline.ranges import page_numbers
 from ..store.base import DocumentStore
@@ -61,6 +65,13 @@ class DocumentRunner:
         record = self.store.claim(key, self.owner, self.config.lease_s)
         if record is None:
             return  # finished already, a follower, or held by a live worker elsewhere
+        # Every log line about this document, from any thread working on it, names it and its upload's request.
+        with structlog.contextvars.bound_contextvars(document_id=record.document_id, tenant=record.tenant,
+                                                     request_id=record.request_id):
+            log.info("document started: %d pages, attempt %d", record.pages_total, record.attempts)
+            self._run(key, record)
+
+    def _run(self, key: str, record: DocumentRecord) -> None:
         if record.attempts > self.config.max_retries + 1:  # e.g. it crashed every process that took it
             self._fail(key, record.cache_key, "processing_error",
                        f"Processing was attempted {record.attempts - 1} times without finishing.")
@@ -125,12 +136,16 @@ class DocumentRunner:
                 self._fail(key, record.cache_key, "low_quality", message)
                 return
         if self.store.finish(key, self.owner, DocumentStatus.COMPLETED, expires_at=self._expiry()):
+            DOCUMENTS_FINISHED.labels(status=DocumentStatus.COMPLETED.value).inc()
+            log.info("document completed: %d pages in %.1f s", record.pages_total, time.monotonic() - started)
             document_ended(self.store, key)
 
     def _fail(self, key: str, cache_key: str, code: str, message: str) -> None:
         error = {"code": code, "message": message}
         if self.store.finish(key, self.owner, DocumentStatus.FAILED, error, expires_at=self._expiry()):
             self.store.release_primary(cache_key, key)
+            DOCUMENTS_FINISHED.labels(status=DocumentStatus.FAILED.value).inc()
+            log.info("document failed: %s", code)
             document_ended(self.store, key)
 
     def _expiry(self) -> datetime | None:
@@ -147,5 +162,6 @@ class DocumentRunner:
                 except StoreUnavailable:
                     log.warning("could not renew the lease on %s", key)
 
-        threading.Thread(target=beat, name=f"lease-{key}", daemon=True).start()
+        context = contextvars.copy_context()  # its warnings name the document too
+        threading.Thread(target=context.run, args=(beat,), name=f"lease-{key}", daemon=True).start()
         return stopped.set

@@ -26,6 +26,7 @@ from typing import Any
 ENV_ALLOWED = (
     "PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "PYTHONUNBUFFERED",
     "TESSDATA_PREFIX", "OMP_THREAD_LIMIT", "FONTCONFIG_PATH",
+    "PROMETHEUS_MULTIPROC_DIR",  # where an OCR process writes its page metrics
 )
 # Test hook only: the test suite sets it to make a child misbehave on purpose (see `_fault`).
 FAULT_VARIABLE = "OCR_SANDBOX_FAULT"
@@ -171,6 +172,8 @@ def _main(fd: int, memory_bytes: int) -> None:
             answer = ("error", error)
         try:
             connection.send(answer)
+        except OSError:
+            return  # the parent stopped waiting (shut down, or killed this call): nobody to answer
         except Exception as error:  # an unpicklable result or exception
             connection.send(("error", RuntimeError(f"{type(error).__name__} in the child: {error}")))
 

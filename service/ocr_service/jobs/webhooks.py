@@ -28,6 +28,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from ..domain import DEFAULT_TENANT, DocumentError, DocumentRecord, DocumentStatus, WebhookDelivery
+from ..metrics import WEBHOOK_DELIVERIES
 from ..store.base import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,8 @@ class Dispatcher:
             else:
                 log.info("webhook for %s: attempt %d failed (%s); next in %.1f s", delivery.key,
                          delivery.attempts, error, delay)
+        WEBHOOK_DELIVERIES.labels(outcome="delivered" if error is None else
+                                  "given_up" if delivery.status == "failed" else "retrying").inc()
         if not self.store.save_delivery(delivery, self.owner):
             log.warning("webhook for %s: the lease ran out before the outcome was recorded", delivery.key)
 

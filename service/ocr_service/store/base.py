@@ -91,6 +91,11 @@ class DocumentStore(ABC):
         all of them when None."""
 
     @abstractmethod
+    def queue_stats(self) -> tuple[int, datetime | None]:
+        """How many documents wait in status queued, of every tenant, that compute their own result (not
+        followers), and when the oldest of them was created (None when none waits). For the metrics."""
+
+    @abstractmethod
     def open_upload(self, key: str) -> contextlib.AbstractContextManager[Path]:
         """A local path holding the uploaded bytes for the duration of the context."""
 

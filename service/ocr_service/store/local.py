@@ -317,6 +317,12 @@ class LocalStore(DocumentStore):
         records = [DocumentRecord.from_dict(json.loads(body)) for (body,) in rows]
         return [record for record in records if not record.result_of]
 
+    def queue_stats(self) -> tuple[int, datetime | None]:
+        count, oldest = self._reader.execute(
+            "SELECT COUNT(*), MIN(created_at) FROM documents WHERE status = ? AND result_of IS NULL AND deleted = 0",
+            (DocumentStatus.QUEUED.value,)).fetchone()
+        return count, datetime.fromisoformat(oldest) if oldest else None
+
     @contextlib.contextmanager
     def open_upload(self, key: str) -> Iterator[Path]:
         yield self._upload_path(key)

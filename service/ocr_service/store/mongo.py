@@ -247,6 +247,13 @@ class MongoStore(DocumentStore):
             query["updated_at"] = {"$lt": stale_before.timestamp()}
         return [_from_mongo(doc) for doc in self.documents.find(query, {"_id": False}).sort("updated_at", 1)]
 
+    @_unavailable_on_connection_errors
+    def queue_stats(self) -> tuple[int, datetime | None]:
+        query = {"status": DocumentStatus.QUEUED.value, "result_of": "", "deleted": False}
+        count = self.documents.count_documents(query)
+        oldest = self.documents.find_one(query, {"created_at": True}, sort=[("created_at", 1)]) if count else None
+        return count, datetime.fromtimestamp(oldest["created_at"], UTC) if oldest else None
+
     @contextlib.contextmanager
     def open_upload(self, key: str) -> Iterator[Path]:
         with tempfile.NamedTemporaryFile(prefix="ocr-upload-") as spool:
