@@ -117,6 +117,8 @@ def configure(level: str = "info", format: str = "json", secrets: Iterable[str] 
         uvicorn_logger.propagate = True
     logging.getLogger("uvicorn.error").setLevel(level.upper())  # "started", "shutting down"
     logging.getLogger("uvicorn.access").disabled = True  # the service writes its own line per request
+    # httpx logs every request URL at info level: webhook URLs may carry their receivers' tokens
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
