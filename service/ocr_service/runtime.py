@@ -123,7 +123,9 @@ class Runtime:
         return self.settings.backend
 
     def close(self) -> None:
-        for close in reversed(self._closers):
+        """Close everything, last made first; a second call does nothing."""
+        while self._closers:
+            close = self._closers.pop()
             try:
                 close()
             except Exception:

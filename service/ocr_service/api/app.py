@@ -39,8 +39,10 @@ Every error is `{"error": {"code", "message"}}`.
 """
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app. The runtime (stores, queue, workers) starts with the app and stops with it."""
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
+               close_runtime: bool = False) -> FastAPI:
+    """Build the app. The runtime (stores, queue, workers) starts with the app and stops with it; a
+    runtime given is closed with the app when close_runtime says so."""
     settings = settings or (runtime.settings if runtime else Settings())
 
     @contextlib.asynccontextmanager
@@ -52,7 +54,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             try:
                 yield
             finally:
-                if runtime is None:
+                if runtime is None or close_runtime:
                     active.close()
 
     # The docs routes are the app's own (docs.py), so the API-key gate treats them like any other path.
