@@ -218,11 +218,12 @@ build {
     script = "${path.root}/scripts/run-image-tests.sh"
   }
 
-  # Leave no build leftovers in the AMI: the uploaded provisioning tree, test-time logs and data.
+  # Leave no build leftovers in the AMI: the uploaded provisioning tree, test-time logs and data,
+  # and the TLS key a test start made (each instance makes its own at first boot).
   provisioner "shell" {
     inline = [
       "sudo systemctl stop ocr-redis.service",
-      "sudo rm -rf /tmp/provision /run/ocr-redis",
+      "sudo rm -rf /tmp/provision /run/ocr-redis /var/lib/ocr-redis-tls",
       "sudo find /var/log/ocr-redis /var/lib/ocr-redis -mindepth 1 -delete",
     ]
   }

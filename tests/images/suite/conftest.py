@@ -28,8 +28,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import rootfs as rootfs_build  # noqa: E402
-
+from tests.support import rootfs as rootfs_build  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
 ROLES = ("ocr", "redis")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import rootfs as rootfs_build
 from checks import parse_env, parse_unit, snapshot
+
+from tests.support import rootfs as rootfs_build
 
 AGENT_DIR = "/opt/aws/amazon-cloudwatch-agent"
 AGENT_CONFIG = f"{AGENT_DIR}/etc/amazon-cloudwatch-agent.json"

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import rootfs as rootfs_build
-from checks import free_port, parse_env, parse_unit
+from checks import parse_env, parse_unit
 from dockerfile_parse import DockerfileParser
 from PIL import Image, ImageDraw, ImageFont
+
+from tests.support import rootfs as rootfs_build
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.role("ocr")
 
