@@ -47,4 +47,5 @@ lock-upgrade:
 	$(MAKE) lock UV_LOCK_EXTRA=--upgrade
 
 images-clean:
+	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) -m tests.support.buildah clean
 	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) -m tests.support.rootfs clean

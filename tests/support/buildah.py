@@ -35,7 +35,10 @@ def _storage_driver() -> str:
 DRIVER = _storage_driver()
 STORAGE = rootfs.CACHE / f"containers-{DRIVER}"
 BASE_REPOSITORY = "localhost/ocr-image-base"
-SERVICE_IMAGE = "localhost/ocr-service:image-test"
+SERVICE_REPOSITORY = "localhost/ocr-service"
+# What the build reads: the Dockerfile, its ignore file and what its COPY lines take from the context.
+CONTEXT = ["Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "requirements.lock", "service",
+           "packer/scripts/lib.sh", "packer/scripts/install-ocr-runtime.sh"]
 # What python:*-slim brings beyond a minimal Debian: the interpreter with venv and pip's ensurepip.
 BASE_PACKAGES = ["python3", "python3-venv"]
 
@@ -116,15 +119,33 @@ def base_image() -> str:
         return name
 
 
-def build_service_image(name: str = SERVICE_IMAGE, build_args: dict[str, str] | None = None) -> str:
-    """`buildah bud` of the repository's Dockerfile on the local base; returns the image name. Docker
-    format keeps the HEALTHCHECK (the OCI format has no field for it)."""
-    args = {"PYTHON_IMAGE": base_image(), **(build_args or {})}
+def context_key(base: str) -> str:
+    h = hashlib.sha256(base.encode())
+    for entry in CONTEXT:
+        path = REPO / entry
+        for f in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+            if "__pycache__" not in f.parts and not f.name.endswith(".pyc"):
+                h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_service_image(build_args: dict[str, str] | None = None) -> str:
+    """`buildah bud` of the repository's Dockerfile on the local base; returns the image name,
+    tagged with a hash of the build's inputs: with nothing changed, the image built before is
+    used as it is. Docker format keeps the HEALTHCHECK (the OCI format has no field for it).
+    buildah's layer cache (--layers) is used with vfs only: with overlay, buildah 1.28 loses the
+    build stage's files for the runtime stage's COPY --from."""
+    base = base_image()
+    args = {"PYTHON_IMAGE": base, **(build_args or {})}
+    name = f"{SERVICE_REPOSITORY}:{context_key(base + repr(sorted(args.items())))}"
+    if image_exists(name):
+        log(f"{name} is up to date")
+        return name
     started = time.monotonic()
     result = subprocess.run(
         command(
             "bud",
-            "--layers",
+            *(["--layers"] if DRIVER == "vfs" else []),
             "--pull=false",
             "--isolation",
             "chroot",
@@ -145,6 +166,10 @@ def build_service_image(name: str = SERVICE_IMAGE, build_args: dict[str, str] | 
         output = f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
         raise RuntimeError(f"buildah bud failed ({result.returncode}):\n{output}")
     log(f"{name} built in {time.monotonic() - started:.0f} s")
+    # Earlier builds of the service (other input hashes) only take space.
+    for line in buildah("images", "--noheading", "--format", "{{.Name}}:{{.Tag}}").stdout.split():
+        if line.startswith(SERVICE_REPOSITORY + ":") and line != name:
+            buildah("rmi", "--force", line, check=False)
     return name
 
 
