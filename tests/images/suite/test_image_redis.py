@@ -252,11 +252,11 @@ def test_tls_handshake_verifies_and_plain_text_is_refused(redis_in_rootfs):
         assert tls.connection_pool.get_connection().__class__.__name__ == "SSLConnection"
     # A client that does not trust the server's CA gets no connection.
     with pytest.raises(redis.exceptions.ConnectionError):
-        redis.Redis(port=port, username=SERVICE_USER, password=password, ssl=True, ssl_cert_reqs="required",
-                    ssl_ca_certs=certifi_bundle(), socket_timeout=5).ping()
+        redis.Redis(host="127.0.0.1", port=port, username=SERVICE_USER, password=password, ssl=True,
+                    ssl_cert_reqs="required", ssl_ca_certs=certifi_bundle(), socket_timeout=5).ping()
     # Plain text on the TLS port: no Redis reply.
     with pytest.raises((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        redis.Redis(port=port, username=SERVICE_USER, password=password, socket_timeout=3).ping()
+        redis.Redis(host="127.0.0.1", port=port, username=SERVICE_USER, password=password, socket_timeout=3).ping()
 
 
 def certifi_bundle() -> str:
@@ -448,6 +448,6 @@ def test_certificates_from_ssm_are_served(ssm, fetch_secrets, redis_layout, star
     assert made.returncode == 0, made.stderr
     assert not (redis_layout / TLS_STATE.lstrip("/")).exists(), "generated although SSM named certificates"
     port = start_redis(start_in_rootfs)
-    trusted = redis.Redis(port=port, username=SERVICE_USER, password=password, ssl=True, ssl_cert_reqs="required",
-                          ssl_ca_certs=str(tmp_path / "ca.crt"), socket_timeout=5)
+    trusted = redis.Redis(host="127.0.0.1", port=port, username=SERVICE_USER, password=password, ssl=True,
+                          ssl_cert_reqs="required", ssl_ca_certs=str(tmp_path / "ca.crt"), socket_timeout=5)
     assert trusted.ping()
