@@ -304,7 +304,11 @@ def build() -> dict[str, Path]:
     if os.geteuid() != 0:
         sys.exit("building a rootfs needs root (debootstrap, chroot, mount)")
     with cache_lock():
-        unmount_all(CACHE)  # what a killed earlier run left mounted (no suite runs: we hold the lock)
+        # What a killed earlier run left mounted (no suite runs: we hold the lock); buildah's storage
+        # (containers-*) manages its own mounts.
+        for path in CACHE.iterdir():
+            if path.is_dir() and not path.name.startswith("containers-"):
+                unmount_all(path)
         for leftover in CACHE.glob("tmp-*"):
             remove_tree(leftover)
         base = build_base()
