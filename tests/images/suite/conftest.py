@@ -28,8 +28,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import rootfs as rootfs_build  # noqa: E402
-
+from tests.support import rootfs as rootfs_build  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
 ROLES = ("ocr", "redis")
@@ -44,7 +43,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+USAGE = """the image suite checks one machine image on one host; name both:
+  pytest tests/images/suite --image-role=ocr|redis --connection=chroot --hosts=/path/to/rootfs
+  pytest tests/images/suite --image-role=ocr|redis --hosts=ssh://ec2-user@HOST --ssh-identity-file=KEY --sudo
+(`make test-images` builds the rootfs and runs both roles; see docs/images.md)"""
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("help", False):
+        missing = [name for name in ("image_role", "hosts") if not config.getoption(name, None)]
+        if missing:
+            raise pytest.UsageError(f"missing {', '.join('--' + m.replace('_', '-') for m in missing)}: {USAGE}")
     config.addinivalue_line("markers", "role(name): a check of one image, ocr or redis")
     config.addinivalue_line("markers", "real_instance(why): needs an instance booted from the AMI")
     config.addinivalue_line("markers", "rootfs_only(why): needs the provisioned rootfs (chroot backend)")
@@ -56,8 +65,6 @@ def chroot_mode(config: pytest.Config) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     role = config.getoption("image_role")
-    if role is None:
-        raise pytest.UsageError("the image suite needs --image-role=ocr|redis (or IMAGE_ROLE)")
     chroot = chroot_mode(config)
     selected, deselected = [], []
     for item in items:

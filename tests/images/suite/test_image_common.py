@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import rootfs as rootfs_build
 from checks import parse_env, parse_unit, snapshot
+
+from tests.support import rootfs as rootfs_build
 
 AGENT_DIR = "/opt/aws/amazon-cloudwatch-agent"
 AGENT_CONFIG = f"{AGENT_DIR}/etc/amazon-cloudwatch-agent.json"
@@ -84,6 +85,42 @@ def test_agent_config_ships_the_app_log_and_container_logs(host, agent_config, i
     assert all(entry["log_group_name"].startswith("/ocr-service/") for entry in files)
     # Reading /var/lib/docker/containers needs root.
     assert agent_config["agent"]["run_as_user"] == "root"
+
+
+@pytest.mark.role("ocr")
+def test_agent_scrapes_the_service_metrics_into_the_scaling_namespace(host, agent_config):
+    """ocr_queue_depth, ocr_queue_oldest_age_seconds and ocr_documents_finished_total reach the
+    OCRService namespace with the dimensions the asg and monitoring modules alarm and scale on."""
+    import yaml
+
+    prometheus = agent_config["logs"]["metrics_collected"]["prometheus"]
+    emf = prometheus["emf_processor"]
+    assert emf["metric_namespace"] == "OCRService"
+    declared = {}
+    for declaration in emf["metric_declaration"]:
+        assert declaration["source_labels"] == ["job"] and declaration["label_matcher"] == "^ocr-service$"
+        for selector in declaration["metric_selectors"]:
+            declared[selector.strip("^$")] = declaration["dimensions"]
+    assert declared["ocr_queue_depth"] == declared["ocr_queue_oldest_age_seconds"] == [["AutoScalingGroupName"]]
+    assert declared["ocr_documents_finished_total"] == [["AutoScalingGroupName", "status"]]
+    assert prometheus["log_group_name"].startswith("/ocr-service/")
+    scrape = yaml.safe_load(host.file(prometheus["prometheus_config_path"]).content_string)
+    (job,) = scrape["scrape_configs"]
+    assert job["job_name"] == "ocr-service" and job["metrics_path"] == "/metrics"
+    (targets_file,) = job["file_sd_configs"][0]["files"]
+    unit = parse_unit(host.file("/etc/systemd/system/ocr-service.service").content_string)
+    assert any(targets_file in line for line in unit["Service"]["ExecStartPre"])
+
+
+@pytest.mark.role("ocr")
+def test_service_log_lines_are_read_with_their_json_timestamp(agent_config):
+    (service_log,) = [
+        entry
+        for entry in agent_config["logs"]["logs_collected"]["files"]["collect_list"]
+        if entry["file_path"] == "/var/log/ocr-service/service.log"
+    ]
+    # structlog's ISO timestamps ("timestamp": "2025-01-31T12:00:00.123456Z"), in UTC.
+    assert service_log["timestamp_format"] == "%Y-%m-%dT%H:%M:%S" and service_log["timezone"] == "UTC"
 
 
 def test_agent_unit_enabled(host):

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import rootfs as rootfs_build
-from checks import free_port, parse_env, parse_unit
+from checks import parse_env, parse_unit
 from dockerfile_parse import DockerfileParser
 from PIL import Image, ImageDraw, ImageFont
+
+from tests.support import rootfs as rootfs_build
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.role("ocr")
 
@@ -68,6 +70,35 @@ def test_unit_runs_the_service_container(host):
     assert "${PORT}:${PORT}" in run
     assert "/var/lib/ocr-service:/var/lib/ocr-service" in run
     assert run[-2:] == ["${OCR_IMAGE}", "serve"]
+    # The agent's Prometheus target is written before the container starts.
+    assert service["ExecStartPre"][1].split() == [
+        "/usr/local/libexec/ocr-image/prometheus-targets",
+        "${PORT}",
+        "/run/ocr-image/prometheus-targets.json",
+    ]
+
+
+def test_unit_confines_the_container(host):
+    """Read-only root with the writable paths named (the data volume, a sized /tmp), memory and
+    pids limits, no capabilities, no privilege gain. tests/images/container runs the image so."""
+    service = parse_unit(host.file(UNIT).content_string)["Service"]
+    run = service["ExecStart"][0].split()
+    assert "--read-only" in run
+    volumes = [run[i + 1] for i, arg in enumerate(run) if arg == "--volume"]
+    assert volumes == ["/var/lib/ocr-service:/var/lib/ocr-service"]
+    assert [run[i + 1] for i, arg in enumerate(run) if arg == "--tmpfs"] == [
+        "/tmp:rw,nosuid,nodev,noexec,size=${CONTAINER_TMPFS_SIZE}"
+    ]
+    assert run[run.index("--memory") + 1] == run[run.index("--memory-swap") + 1] == "${CONTAINER_MEMORY}"
+    assert run[run.index("--pids-limit") + 1] == "${CONTAINER_PIDS_LIMIT}"
+    assert run[run.index("--cap-drop") + 1] == "ALL"
+    assert run[run.index("--security-opt") + 1] == "no-new-privileges"
+    assert "--privileged" not in run and "--cap-add" not in run
+    defaults = dict(item.split("=") for line in service["Environment"] for item in line.split())
+    assert defaults["CONTAINER_MEMORY"].endswith("m") and int(defaults["CONTAINER_MEMORY"][:-1]) >= 1024
+    assert int(defaults["CONTAINER_PIDS_LIMIT"]) >= 64
+    # /tmp holds staged uploads and counts against the memory limit: smaller than it.
+    assert int(defaults["CONTAINER_TMPFS_SIZE"][:-1]) < int(defaults["CONTAINER_MEMORY"][:-1])
     # Secrets live under /run only (tmpfs), private to root.
     assert service["RuntimeDirectory"] == ["ocr-service"] and service["RuntimeDirectoryMode"] == ["0700"]
 

@@ -1,6 +1,7 @@
 """The Packer templates (never executed here: no packer binary, no AWS), checked as HCL: both parse;
-the source, variables, tags and provisioners are what the images need; every script and file they
-name exists; and the provisioning scripts are shellcheck-clean."""
+they share their variables and build instance through common.pkr.hcl and set only what is their
+own; the source, variables, tags and provisioners are what the images need; every script and file
+they name exists; and the provisioning scripts are shellcheck-clean."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PACKER = REPO / "packer"
 TEMPLATES = {"ocr": PACKER / "ami_ocr.pkr.hcl", "redis": PACKER / "ami_redis.pkr.hcl"}
+COMMON = PACKER / "common.pkr.hcl"
+IMAGE_VARIABLE = {"ocr": "ocr_image", "redis": "redis_image"}
 ROLE_SCRIPT = {"ocr": "install-ocr-host.sh", "redis": "install-redis-host.sh"}
 
 
@@ -24,10 +27,18 @@ def load_hcl(path: Path) -> dict:
         return hcl2.load(f, serialization_options=SerializationOptions(strip_string_quotes=True, explicit_blocks=False))
 
 
+def configuration(role: str) -> dict:
+    """What Packer loads for one build: common.pkr.hcl and the role's template (one directory)."""
+    common, own = load_hcl(COMMON), load_hcl(TEMPLATES[role])
+    merged = {key: common.get(key, []) + own.get(key, []) for key in ("packer", "variable", "locals", "source")}
+    merged["build"] = own["build"]
+    return merged
+
+
 @pytest.fixture(scope="module", params=sorted(TEMPLATES))
 def template(request):
     role = request.param
-    return role, load_hcl(TEMPLATES[role])
+    return role, configuration(role)
 
 
 def blocks(doc: dict, kind: str) -> dict:
@@ -36,10 +47,21 @@ def blocks(doc: dict, kind: str) -> dict:
 
 
 def source(doc: dict) -> dict:
+    """The build's source: the shared amazon-ebs source with what the build sets on it."""
     sources = blocks(doc, "source")
     assert list(sources) == ["amazon-ebs"], "one amazon-ebs source"
-    (body,) = sources["amazon-ebs"].values()
-    return body
+    ((name, shared),) = sources["amazon-ebs"].items()
+    (own,) = build(doc)["source"]
+    reference, fields = next(iter(own.items()))
+    assert reference == f"amazon-ebs.{name}", reference
+    overlap = shared.keys() & fields.keys()
+    assert not overlap, f"a build may only set what the shared source leaves open: {overlap}"
+    return {**shared, **fields}
+
+
+def local(doc: dict, name: str):
+    (value,) = [block[name] for block in doc["locals"] if name in block]
+    return value
 
 
 def build(doc: dict) -> dict:
@@ -56,6 +78,23 @@ def local_path(reference: str) -> Path:
     return PACKER / reference.removeprefix("${path.root}/")
 
 
+def test_shared_variables_and_source_live_in_one_file():
+    """Each template declares only its own variables and sets only its own source fields; the
+    rest is common.pkr.hcl's. No name is declared twice (Packer would refuse the directory)."""
+    common = load_hcl(COMMON)
+    shared = set(blocks(common, "variable"))
+    assert {"region", "instance_type", "version", "volume_size", "kms_key_id", "subnet_id"} <= shared
+    declared = [name for path in TEMPLATES.values() for name in blocks(load_hcl(path), "variable")]
+    assert len(declared) == len(set(declared)) and not shared & set(declared), declared
+    locals_ = [n for path in [COMMON, *TEMPLATES.values()] for b in load_hcl(path)["locals"] for n in b if n[0] != "_"]
+    assert len(locals_) == len(set(locals_)), locals_
+    for path in TEMPLATES.values():
+        own = load_hcl(path)
+        assert "source" not in own and "packer" not in own, f"{path.name} repeats what common.pkr.hcl holds"
+    builds = [load_hcl(path)["build"][0]["name"] for path in TEMPLATES.values()]
+    assert len(set(builds)) == 2  # `packer build -only='<name>.*' .` picks one
+
+
 def test_both_templates_parse_and_need_the_amazon_plugin(template):
     _, doc = template
     (plugins,) = doc["packer"][0]["required_plugins"]
@@ -65,7 +104,7 @@ def test_both_templates_parse_and_need_the_amazon_plugin(template):
 def test_variables_are_typed_described_and_cover_the_build_inputs(template):
     role, doc = template
     variables = blocks(doc, "variable")
-    assert {"region", "instance_type", "image_reference", "version"} <= variables.keys()
+    assert {"region", "instance_type", IMAGE_VARIABLE[role], "version"} <= variables.keys()
     for name, body in variables.items():
         assert body.get("type") and body.get("description"), f"variable {name} needs a type and a description"
     if role == "redis":
@@ -100,9 +139,9 @@ def test_source_encrypts_and_requires_imdsv2(template):
 def test_ami_tags_match_the_modules_lookup(template):
     """modules/asg and modules/redis look the AMI up by tags; the build must set the same ones."""
     role, doc = template
-    tags = doc["locals"][0]["ami_tags"]
-    assert source(doc)["tags"] == "${local.ami_tags}"
-    assert source(doc)["snapshot_tags"] == "${local.ami_tags}"
+    tags = local(doc, f"{role}_ami_tags")
+    assert source(doc)["tags"] == f"${{local.{role}_ami_tags}}"
+    assert source(doc)["snapshot_tags"] == f"${{local.{role}_ami_tags}}"
     module = {"ocr": "asg", "redis": "redis"}[role]
     variables_tf = REPO / "modules" / module / "variables.tf"
     if variables_tf.exists():
@@ -114,7 +153,7 @@ def test_ami_tags_match_the_modules_lookup(template):
 
 
 def test_ami_names_do_not_overlap():
-    names = [source(load_hcl(path))["ami_name"].split("${")[0] for path in TEMPLATES.values()]
+    names = [source(configuration(role))["ami_name"].split("${")[0] for role in TEMPLATES]
     assert not any(a != b and b.startswith(a) for a in names for b in names), names
 
 
@@ -135,8 +174,8 @@ def test_provisioners_upload_then_provision_then_test_then_clean(template):
     env = dict(item.split("=", 1) for item in install["environment_vars"])
     assert env["PROVISION_DIR"] == "/tmp/provision"
     assert env["IMAGE_ROLE"] == role
-    assert env["PULL_IMAGES"] == "${var.image_reference}"
-    assert env["OCR_IMAGE" if role == "ocr" else "REDIS_IMAGE"] == "${var.image_reference}"
+    assert env["PULL_IMAGES"] == f"${{var.{IMAGE_VARIABLE[role]}}}"
+    assert env["OCR_IMAGE" if role == "ocr" else "REDIS_IMAGE"] == f"${{var.{IMAGE_VARIABLE[role]}}}"
     assert install["execute_command"].startswith("chmod +x {{ .Path }}; sudo env {{ .Vars }}")
 
 
@@ -195,7 +234,7 @@ def test_every_file_a_script_installs_exists():
 
 
 def test_redis_policy_choices_agree_between_template_and_script():
-    variables = blocks(load_hcl(TEMPLATES["redis"]), "variable")
+    variables = blocks(configuration("redis"), "variable")
     (validation,) = variables["redis_maxmemory_policy"]["validation"]
     template_choices = set(re.findall(r'"([a-z-]+)"', validation["condition"].split("[", 1)[1].split("]")[0]))
     script = (PACKER / "scripts/install-redis-host.sh").read_text()
@@ -250,3 +289,5 @@ def test_last_step_removes_build_leftovers(template):
         "redis": ("/var/lib/ocr-redis", "/var/log/ocr-redis"),
     }[role]
     assert f"find {logs} {data} -mindepth 1 -delete" in commands
+    if role == "redis":  # a TLS key made while the tests ran must not be baked into every instance
+        assert "rm -rf /tmp/provision /run/ocr-redis /var/lib/ocr-redis-tls" in commands

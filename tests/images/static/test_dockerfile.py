@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DOCKERFILE = REPO / "Dockerfile"
 RUNTIME_SCRIPT = "packer/scripts/install-ocr-runtime.sh"
 
@@ -38,10 +39,15 @@ def test_hadolint_clean():
     assert result.returncode == 0 and findings == [], json.dumps(findings, indent=1)
 
 
-def test_multi_stage_on_the_slim_python_base(dockerfile):
+def test_multi_stage_on_the_slim_python_base_pinned_by_digest(dockerfile):
     froms = instructions(dockerfile, "FROM")
     assert len(froms) == 2 and froms[0].endswith(" AS build")
-    assert instructions(dockerfile, "ARG")[0] == "PYTHON_IMAGE=python:3.11-slim-bookworm"
+    # A build argument (the image tests build on a local base), pinned by digest, the tag beside it.
+    default = instructions(dockerfile, "ARG")[0]
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", default), default
+    lines = DOCKERFILE.read_text().splitlines()
+    arg_line = next(i for i, line in enumerate(lines) if line.startswith("ARG PYTHON_IMAGE="))
+    assert lines[arg_line - 1] == "# python:3.11-slim-bookworm"
     assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
     # The runtime stage takes only the virtualenv from the build stage.
     assert instructions(dockerfile, "COPY")[-1] == "--from=build /opt/ocr-service/venv /opt/ocr-service/venv"
@@ -50,9 +56,14 @@ def test_multi_stage_on_the_slim_python_base(dockerfile):
 def test_install_steps_come_from_the_shared_script(dockerfile):
     runs = instructions(dockerfile, "RUN")
     assert runs == [
+        "bash /opt/ocr-image/scripts/install-ocr-runtime.sh deps /src/requirements.lock",
         "bash /opt/ocr-image/scripts/install-ocr-runtime.sh app /src",
         'TESSERACT_LANGS="${TESSERACT_LANGS}" bash /opt/ocr-image/scripts/install-ocr-runtime.sh system',
     ]
+    # The lock is copied and installed before the source: a change to the service alone keeps the
+    # dependency layer.
+    copies = instructions(dockerfile, "COPY")
+    assert copies.index("requirements.lock /src/") < copies.index("service /src/service")
     copies = instructions(dockerfile, "COPY")
     assert sum(RUNTIME_SCRIPT in copy for copy in copies) == 2
     assert "TESSERACT_LANGS" in dockerfile.args  # build arg for more languages
@@ -132,11 +143,57 @@ def test_compose_runs_service_worker_redis_and_mongo(compose):
         }
 
 
-def test_compose_production_mode_settings(compose):
+def service_acl() -> str:
+    """The service user's permissions as the Redis image writes them (fetch-ssm-secrets)."""
+    script = (REPO / "packer/files/bin/fetch-ssm-secrets").read_text()
+    return re.search(r'^REDIS_SERVICE_ACL="([^"]+)"', script, re.M).group(1)
+
+
+def test_compose_production_mode_with_a_redis_user(compose):
     env = compose["services"]["api"]["environment"]
     assert env["REDIS_HOST"] == "redis" and env["REDIS_PORT"] == "6379"
     assert env["MONGO_CONNECTION_STRING"] == "mongodb://mongo:27017"
-    redis_command = compose["services"]["redis"]["command"]
-    assert redis_command[redis_command.index("--requirepass") + 1] == env["REDIS_PASSWORD"]
-    assert redis_command[redis_command.index("--maxmemory-policy") + 1] == "volatile-lru"
-    assert redis_command[redis_command.index("--appendonly") + 1] == "yes"
+    assert env["REDIS_USERNAME"] == "ocr"
+    redis = compose["services"]["redis"]
+    assert redis["environment"]["REDIS_PASSWORD"] == env["REDIS_PASSWORD"]
+    # The default user off, the service's user with the image's permissions (no @dangerous).
+    script = redis["command"][-1]
+    assert "user default off" in script and "user ocr on" in script and "--aclfile /tmp/users.acl" in script
+    assert redis["environment"]["REDIS_SERVICE_ACL"] == service_acl()
+    assert service_acl().endswith("-@dangerous") and "resetchannels" in service_acl()
+    assert "--maxmemory-policy volatile-lru" in script and "--appendonly yes" in script
+
+
+def test_compose_health_check_keeps_the_password_off_command_lines(compose):
+    redis = compose["services"]["redis"]
+    test = " ".join(redis["healthcheck"]["test"])
+    assert "PASSWORD" not in test and " -a " not in test and "--pass" not in test
+    assert "--user ocr" in test
+    assert redis["environment"]["REDISCLI_AUTH"] == redis["environment"]["REDIS_PASSWORD"]
+
+
+@pytest.mark.parametrize("name", ["api", "worker", "redis", "mongo"])
+def test_compose_containers_are_confined(compose, name):
+    service = compose["services"][name]
+    assert service["read_only"] is True
+    assert service["cap_drop"] == ["ALL"]
+    assert service["security_opt"] == ["no-new-privileges:true"]
+    (tmpfs,) = service["tmpfs"]
+    assert tmpfs.startswith("/tmp:") and re.search(r"\bsize=\d+[km]\b", tmpfs)
+    assert service["mem_limit"] == service["memswap_limit"]
+    assert int(service["pids_limit"]) > 0
+    # The writable paths besides /tmp are named volumes.
+    assert all(volume.split(":")[0] in compose["volumes"] for volume in service["volumes"])
+    if name in ("redis", "mongo"):
+        assert service["user"] == "999:999"  # their images' users: no root entry point needing capabilities
+
+
+def test_compose_limits_match_the_unit():
+    """The service's container has the same limits in compose as under systemd on the instances."""
+    from tests.support.buildah import unit_limits
+
+    compose_api = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["api"]
+    limits = unit_limits((REPO / "packer/files/systemd/ocr-service.service").read_text())
+    assert compose_api["mem_limit"] == limits["memory"]
+    assert str(compose_api["pids_limit"]) == limits["pids-limit"]
+    assert compose_api["tmpfs"] == [limits["tmpfs"]]

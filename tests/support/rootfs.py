@@ -1,13 +1,14 @@
 """Debian bookworm root filesystems provisioned by the same scripts as the AMIs and the container,
 for the image suite's chroot runs (`--connection=chroot --hosts=<rootfs>`).
 
-    python tests/images/suite/rootfs.py build     prints `ocr=<path>` and `redis=<path>`
+    python -m tests.support.rootfs build     prints `ocr=<path>` and `redis=<path>`
 
 Layout under $OCR_IMAGE_CACHE (default /var/cache/ocr-service-images, outside the checkout):
   base-<key>/   debootstrap --variant=minbase (+ systemd as init, ca-certificates); keyed by its
                 options and the host's extra CA certificates, which it trusts
   ocr-<key>/    base + provisioning for the OCR image; keyed by a hash of packer/scripts, packer/files,
-  redis-<key>/  this file and pyproject.toml, so any change there rebuilds it, and nothing else does
+  redis-<key>/  this file, pyproject.toml and requirements.lock, so any change there rebuilds it, and
+                nothing else does
 Each build step runs with /proc, /sys, /dev and /dev/shm mounted in the rootfs and unmounts them
 whatever happens. The service itself is re-installed into the OCR rootfs on every build call
 (quick: its dependencies are in the cached rootfs already).
@@ -28,7 +29,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 PACKER = REPO / "packer"
 CACHE = Path(os.environ.get("OCR_IMAGE_CACHE", "/var/cache/ocr-service-images"))
 MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -96,7 +97,9 @@ def base_key() -> str:
 
 
 def role_key() -> str:
-    return _digest([PACKER / "scripts", PACKER / "files", Path(__file__), REPO / "pyproject.toml"])
+    return _digest(
+        [PACKER / "scripts", PACKER / "files", Path(__file__), REPO / "pyproject.toml", REPO / "requirements.lock"]
+    )
 
 
 # --- mounts -----------------------------------------------------------------------------------
@@ -268,22 +271,24 @@ def build_role(role: str, base: Path) -> Path:
 
 
 def install_service(root: Path) -> None:
-    """The service from this checkout into the rootfs's venv, as the Dockerfile's build stage does."""
+    """The service from this checkout into the rootfs's venv, as the Dockerfile's build stage does:
+    the locked dependencies (quick when the cached rootfs has them already), then the service."""
     src = root / SERVICE_SRC.lstrip("/")
     remove_tree(src)
     src.mkdir(parents=True)
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "requirements.lock"):
         if (REPO / name).exists():
             shutil.copy2(REPO / name, src / name)
     shutil.copytree(
         REPO / "service", src / "service", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc")
     )
-    log(f"{root.name}: install-ocr-runtime.sh app {SERVICE_SRC}")
-    in_chroot(
-        root,
-        ["bash", f"{PROVISION_DIR}/scripts/install-ocr-runtime.sh", "app", SERVICE_SRC],
-        chroot_env(PROVISION_DIR=PROVISION_DIR),
-    )
+    for step in (["deps", f"{SERVICE_SRC}/requirements.lock"], ["app", SERVICE_SRC]):
+        log(f"{root.name}: install-ocr-runtime.sh {' '.join(step)}")
+        in_chroot(
+            root,
+            ["bash", f"{PROVISION_DIR}/scripts/install-ocr-runtime.sh", *step],
+            chroot_env(PROVISION_DIR=PROVISION_DIR),
+        )
 
 
 @contextlib.contextmanager
@@ -299,7 +304,11 @@ def build() -> dict[str, Path]:
     if os.geteuid() != 0:
         sys.exit("building a rootfs needs root (debootstrap, chroot, mount)")
     with cache_lock():
-        unmount_all(CACHE)  # what a killed earlier run left mounted (no suite runs: we hold the lock)
+        # What a killed earlier run left mounted (no suite runs: we hold the lock); buildah's storage
+        # (containers-*) manages its own mounts.
+        for path in CACHE.iterdir():
+            if path.is_dir() and not path.name.startswith("containers-"):
+                unmount_all(path)
         for leftover in CACHE.glob("tmp-*"):
             remove_tree(leftover)
         base = build_base()
