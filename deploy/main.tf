@@ -100,6 +100,7 @@ module "alb" {
   idle_timeout               = var.alb_idle_timeout
   enable_deletion_protection = var.alb_deletion_protection
   access_logs_bucket         = var.alb_access_logs_bucket
+  blocked_paths              = ["/metrics"] # open to the agent on each instance, never through here
 
   tags = local.tags
 }
@@ -221,6 +222,11 @@ module "asg" {
 
   forwarded_allow_ips = var.vpc_cidr
   keep_alive_timeout  = var.alb_idle_timeout + 15
+
+  # /metrics is open to the CloudWatch agent on the instance; the load balancer never forwards it.
+  environment = {
+    OPEN_PATHS = jsonencode(["/docs", "/redoc", "/openapi.json", "/ui", "/docs-assets", "/metrics"])
+  }
 
   ssm_parameters = {
     MONGO_CONNECTION_STRING = local.parameters.mongo_connection_string

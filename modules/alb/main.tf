@@ -141,3 +141,30 @@ resource "aws_lb_listener" "https" {
 
   tags = merge(var.tags, { Name = "${var.name}-https" })
 }
+
+# Paths the load balancer answers itself with a 404, never forwarding them (e.g. /metrics, which the
+# service opens to the monitoring agent on the instance).
+resource "aws_lb_listener_rule" "blocked" {
+  count = length(var.blocked_paths) > 0 ? 1 : 0
+
+  listener_arn = local.https_enabled ? aws_lb_listener.https[0].arn : aws_lb_listener.http.arn
+  priority     = 1
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "application/json"
+      message_body = jsonencode({ error = { code = "not_found", message = "There is no such path." } })
+      status_code  = "404"
+    }
+  }
+
+  condition {
+    path_pattern {
+      values = var.blocked_paths
+    }
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-blocked" })
+}

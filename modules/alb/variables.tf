@@ -184,3 +184,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "blocked_paths" {
+  description = "Path patterns the load balancer answers with a 404 instead of forwarding (at most 5), e.g. [\"/metrics\"]."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.blocked_paths) <= 5
+    error_message = "blocked_paths takes at most 5 path patterns (one listener rule condition)."
+  }
+}

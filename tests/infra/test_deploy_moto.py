@@ -90,6 +90,18 @@ def test_plan_tls_listeners(plan):
     assert https["default_action"][0]["type"] == "forward"
 
 
+def test_plan_metrics_reach_the_agent_but_not_the_internet(plan):
+    """The service opens /metrics (OPEN_PATHS) for the CloudWatch agent on the instance; the load balancer
+    answers /metrics itself with a 404, so nobody outside scrapes it."""
+    (rule,) = [r.body for r in plan.resources("aws_lb_listener_rule")]
+    assert rule["action"][0]["type"] == "fixed-response"
+    assert rule["action"][0]["fixed_response"][0]["status_code"] == "404"
+    assert rule["condition"][0]["path_pattern"][0]["values"] == ["/metrics"]
+    (template,) = [r.body for r in plan.resources("aws_launch_template") if "asg" in r.address]
+    user_data = base64.b64decode(template["user_data"]).decode()
+    assert "OPEN_PATHS" in user_data and "/metrics" in user_data
+
+
 def test_plan_scales_on_backlog_per_instance(plan):
     policies = {r.address: r.body for r in plan.resources("aws_autoscaling_policy")}
     assert list(policies) == ["module.asg.aws_autoscaling_policy.backlog[0]"], policies
