@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import DEFAULT_LIMITS, DocumentError, Limits
 from .outputs import _PDFIUM_LOCK
 from .pdfpage import page_geometry
-from .sources import PDF_MEDIA_TYPE, _check_pixels, _open_image, open_pdf, sniff_media_type
+from .sources import PDF_MEDIA_TYPE, check_image_frame, open_image, open_pdf, sniff_media_type
 
 PREVIEW_DPI = 144  # sharp enough to read on screen, a fraction of an OCR render's pixels
 PREVIEW_MAX_SIDE = 2000  # pixels on the longer side, whatever the page measures
@@ -73,13 +73,13 @@ def _render_pdf_page(path: Path, page_number: int, limits: Limits, max_side: int
 def _image_frame(path: Path, page_number: int, limits: Limits, max_side: int):
     from PIL import Image, ImageOps
 
-    image = _open_image(path)
+    image = open_image(path, limits=limits)
     try:
         count = getattr(image, "n_frames", 1)
         if not 1 <= page_number <= count:
             raise _missing(count, page_number)
         image.seek(page_number - 1)
-        _check_pixels(image, limits, page_number)
+        check_image_frame(image, limits, page_number)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             image.load()
