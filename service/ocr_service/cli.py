@@ -42,12 +42,12 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .api import create_app
+    from .api.server import uvicorn_config
 
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One server process: the OCR runs in the runtime's own process pool, not in uvicorn workers.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=10)
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
     return 0
 
 

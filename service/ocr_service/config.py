@@ -32,6 +32,27 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the HTTP server binds to (0.0.0.0 for every interface).")
     port: int = Field(8000, ge=1, le=65535, description="Port the HTTP server listens on.")
     api_key: SecretStr | None = Field(None, description="When set, every call but /health needs X-API-Key.")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Comma-separated IPs and CIDRs of proxies (the load balancer's subnets) whose "
+                                 "X-Forwarded-Proto/-For/-Host are trusted for the URLs the API returns; `*` "
+                                 "trusts every peer.")
+    timeout_keep_alive_s: float = Field(
+        75, gt=0, description="How long an idle client connection is kept open (longer than the load balancer's "
+                              "idle timeout, so it never reuses a connection the service is closing).")
+    header_timeout_s: float = Field(
+        10, gt=0, description="A client must send a request's headers within this long after connecting (or "
+                              "after starting them); slower connections are closed.")
+    body_timeout_s: float = Field(
+        30, gt=0, description="Longest pause between two parts of a request body; a stalled upload gets 408.")
+    limit_concurrency: int = Field(
+        1000, ge=1, description="Connections and requests served at once; past it the server answers 503 at once "
+                                "(a backstop above the upload and wait limits).")
+    max_concurrent_uploads: int = Field(
+        32, ge=1, description="Uploads (POST /extract) in flight at once, waiting ones included; past it 503 with "
+                              "Retry-After at once.")
+    max_waiting_requests: int = Field(
+        16, ge=1, description="Uploads with `Prefer: wait` in flight at once (each holds its connection up to "
+                              "MAX_WAIT_S); past it 503 with Retry-After at once.")
 
     backend: Backend | None = Field(
         None, description="`embedded` or `production` (MongoDB and Redis, both required). Unset: production "

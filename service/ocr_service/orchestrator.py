@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -46,6 +47,7 @@ T = TypeVar("T")
 PIPELINE_VERSION = "2"
 MAX_CACHED_RESULT_BYTES = 8 * 1024 * 1024
 QUICK_RESULT_PAGES = 20  # results up to this many pages may be assembled on the event loop
+ENQUEUE_RETRY_MAX_S = 5.0  # longest pause between attempts to queue what the queue refused
 
 
 def cache_key_for(sha256: str, options: PageOptions) -> str:
@@ -62,6 +64,10 @@ class Orchestrator:
         self.store, self.queue, self.cache, self.inspect = store, queue, cache, inspect
         self.result_cache_ttl_s = result_cache_ttl_s
         self._quick_reads = reads_on_loop
+        # Accepted documents the queue refused (it was down), retried in the background until it answers.
+        self._unqueued: dict[str, None] = {}
+        self._unqueued_lock = threading.Lock()
+        self._requeuer: threading.Thread | None = None
 
     # -- where things run --------------------------------------------------------------------------
     async def _read(self, read: Callable[[], T]) -> T:
@@ -226,8 +232,34 @@ class Orchestrator:
     def _enqueue(self, document_id: str) -> None:
         try:
             self.queue.enqueue(document_id)
-        except Exception as error:  # the record is durable: the reconciler queues it again later
-            log.warning("could not queue %s now (%s); the reconciler will", document_id, error)
+        except Exception as error:  # the record is durable: queue it as soon as the queue answers again
+            log.warning("could not queue %s now (%s); retrying in the background", document_id, type(error).__name__)
+            with self._unqueued_lock:
+                self._unqueued[document_id] = None
+                if self._requeuer is None:
+                    self._requeuer = threading.Thread(target=self._enqueue_unqueued, name="requeue", daemon=True)
+                    self._requeuer.start()
+
+    def _enqueue_unqueued(self) -> None:
+        """Queue the documents the queue refused, oldest first, with a backoff while it stays down. The
+        reconciler would queue them too, but only minutes later; a second delivery is harmless."""
+        pause = 0.2
+        while True:
+            with self._unqueued_lock:
+                if not self._unqueued:
+                    self._requeuer = None
+                    return
+                document_id = next(iter(self._unqueued))
+            try:
+                self.queue.enqueue(document_id)
+            except Exception:
+                time.sleep(pause)
+                pause = min(pause * 2, ENQUEUE_RETRY_MAX_S)
+                continue
+            log.info("queued %s now that the queue answers", document_id)
+            pause = 0.2
+            with self._unqueued_lock:
+                self._unqueued.pop(document_id, None)
 
     # -- read ----------------------------------------------------------------------------------
     def status(self, document_id: str) -> StatusView:

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from .. import __version__
 from ..config import Settings
 from ..runtime import Runtime, build_runtime
-from .errors import install_error_handlers
-from .limits import UploadSizeLimit
+from .errors import RETRY_AFTER_S, install_error_handlers
+from .limits import AdmissionLimit, BodyTimeout, ForwardedHeaders, UploadSizeLimit
 from .routes import health_router, router, upload_router
 
 DESCRIPTION = """Upload a PDF or an image, poll its status, fetch its text.
@@ -46,7 +46,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app = FastAPI(title="OCR service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    # Outermost last: forwarded headers first (every answer's URLs), then the admission bounds, so a
+    # refused upload costs neither a body read nor a size check.
+    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(AdmissionLimit, max_uploads=settings.max_concurrent_uploads,
+                       max_waiting=settings.max_waiting_requests, retry_after_s=RETRY_AFTER_S)
+    app.add_middleware(ForwardedHeaders, trusted=settings.forwarded_allow_ips)
     install_error_handlers(app)
     for part in (upload_router, router, health_router):
         app.include_router(part)

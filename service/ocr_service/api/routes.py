@@ -15,7 +15,15 @@ from ..domain import DocumentStatus, StatusView, Upload
 from ..pipeline import available_languages
 from .deps import OrchestratorDep, SettingsDep, UploadRoute, require_api_key
 from .errors import ApiError
-from .models import DOCUMENT_ID_PATTERN, ErrorResponse, HealthResponse, ResultResponse, StatusResponse, SubmitResponse
+from .models import (
+    DOCUMENT_ID_MAX_LENGTH,
+    DOCUMENT_ID_PATTERN,
+    ErrorResponse,
+    HealthResponse,
+    ResultResponse,
+    StatusResponse,
+    SubmitResponse,
+)
 
 # Every document route needs the API key (once one is configured); the health checks need none.
 router = APIRouter(dependencies=[Depends(require_api_key)], responses={401: {"model": ErrorResponse}})
@@ -73,8 +81,8 @@ async def extract(
                     "and `mode`. The new document shares that upload's result without the bytes being sent "
                     "again; 404 `unknown_content` when the service does not have them.")] = None,
     document_id: Annotated[str | None, Form(
-        pattern=DOCUMENT_ID_PATTERN,
-        description="Your id for the document (`[A-Za-z0-9._-]{1,128}`); generated when absent. "
+        pattern=DOCUMENT_ID_PATTERN, max_length=DOCUMENT_ID_MAX_LENGTH,
+        description="Your id for the document (`[A-Za-z0-9._-]{1,128}`, not only dots); generated when absent. "
                     "Re-sending the same id with the same bytes and options returns the existing job; "
                     "with different bytes it is a 409.")] = None,
     language: Annotated[str, Form(
