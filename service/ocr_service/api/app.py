@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(AdmissionLimit, max_uploads=settings.max_concurrent_uploads,
-                       max_waiting=settings.max_waiting_requests, retry_after_s=RETRY_AFTER_S)
+                       max_waiting=settings.max_waiting_requests, retry_after_s=RETRY_AFTER_S,
+                       body_timeout_s=settings.body_timeout_s)
     app.add_middleware(ForwardedHeaders, trusted=settings.forwarded_allow_ips)
     install_error_handlers(app)
     for part in (upload_router, router, health_router):

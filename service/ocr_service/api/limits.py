@@ -53,13 +53,38 @@ class UploadSizeLimit:
         await self.app(scope, counting_receive, send)
 
 
-async def _refuse(send: Send, status: int, code: str, message: str, retry_after_s: int) -> None:
-    """Answer at once, without reading the body, and close: the client is told before it sends more."""
+# A refused request's body is read and dropped up to this much: closing a connection with unread bytes
+# makes the kernel send a reset, and a client still sending sees that instead of the answer.
+DRAIN_BYTES = 1024 * 1024
+
+
+async def _drain(receive: Receive, pause_s: float) -> bool:
+    """Read and drop a small request body; False when it is larger than that or pauses longer than
+    `pause_s` (then the connection closes)."""
+    received = 0
+    while True:
+        try:
+            message = await asyncio.wait_for(receive(), pause_s)
+        except TimeoutError:
+            return False
+        if message["type"] != "http.request":
+            return False
+        received += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+        if received > DRAIN_BYTES:
+            return False
+
+
+async def _refuse(receive: Receive, send: Send, status: int, code: str, message: str, retry_after_s: int,
+                  pause_s: float) -> None:
+    """Answer without waiting for anything but a small body; a large one is not read (the connection closes)."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
-                            (b"retry-after", str(retry_after_s).encode()),
-                            (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"retry-after", str(retry_after_s).encode()),
+               (b"content-length", str(len(body)).encode())]
+    if not await _drain(receive, pause_s):
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -81,9 +106,9 @@ class AdmissionLimit:
     (status, results, health) is never counted, so it stays answered under any upload load."""
 
     def __init__(self, app: ASGIApp, max_uploads: int, max_waiting: int, retry_after_s: int = 5,
-                 paths: tuple[str, ...] = ("/extract",)):
+                 body_timeout_s: float = 30, paths: tuple[str, ...] = ("/extract",)):
         self.app, self.max_uploads, self.max_waiting, self.paths = app, max_uploads, max_waiting, paths
-        self.retry_after_s = retry_after_s
+        self.retry_after_s, self.body_timeout_s = retry_after_s, body_timeout_s
         self.uploads = self.waiting = 0  # one event loop: plain counters need no lock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,12 +116,12 @@ class AdmissionLimit:
             return await self.app(scope, receive, send)
         waits = _asks_to_wait(scope)
         if self.uploads >= self.max_uploads:
-            return await _refuse(send, 503, "busy", f"The service is receiving {self.max_uploads} uploads already; "
-                                                    f"retry in {self.retry_after_s} s.", self.retry_after_s)
+            return await self._refuse(receive, send, f"The service is receiving {self.max_uploads} uploads already; "
+                                                     f"retry in {self.retry_after_s} s.")
         if waits and self.waiting >= self.max_waiting:
-            return await _refuse(send, 503, "busy", f"{self.max_waiting} uploads are waiting for their results "
-                                                    f"already; retry in {self.retry_after_s} s, or upload without "
-                                                    "`Prefer: wait` and poll the status.", self.retry_after_s)
+            return await self._refuse(receive, send, f"{self.max_waiting} uploads are waiting for their results "
+                                                     f"already; retry in {self.retry_after_s} s, or upload without "
+                                                     "`Prefer: wait` and poll the status.")
         self.uploads += 1
         self.waiting += waits
         try:
@@ -104,6 +129,9 @@ class AdmissionLimit:
         finally:
             self.uploads -= 1
             self.waiting -= waits
+
+    async def _refuse(self, receive: Receive, send: Send, message: str) -> None:
+        await _refuse(receive, send, 503, "busy", message, self.retry_after_s, self.body_timeout_s)
 
 
 class BodyTimeout:
