@@ -26,9 +26,12 @@ from .models import (
 )
 
 # Every document route needs the API key (once one is configured); the health checks need none.
-router = APIRouter(dependencies=[Depends(require_api_key)], responses={401: {"model": ErrorResponse}})
+# Invalid parameters are 422 in the error shape (not FastAPI's default `detail` list).
+router = APIRouter(dependencies=[Depends(require_api_key)],
+                   responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 # The upload route parses its body with UploadRequest (small files stay in memory).
-upload_router = APIRouter(dependencies=[Depends(require_api_key)], responses={401: {"model": ErrorResponse}},
+upload_router = APIRouter(dependencies=[Depends(require_api_key)],
+                          responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
                           route_class=UploadRoute)
 health_router = APIRouter(tags=["health"])
 CHUNK = 1024 * 1024
@@ -62,7 +65,7 @@ def _submit_response(request: Request, status: StatusView) -> SubmitResponse:
 
 @upload_router.post(
     "/extract", status_code=202, response_model=SubmitResponse,
-    responses={**_errors(400, 404, 409, 413, 415, 422, 503),
+    responses={**_errors(400, 404, 408, 409, 413, 415, 422, 503, 507),
                202: {"description": "Accepted: the document and its record are stored durably."},
                200: {"model": ResultResponse,
                      "description": "With `Prefer: wait=N`: completed within N seconds; the result, as from "
