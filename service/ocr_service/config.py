@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -101,6 +101,16 @@ class Settings(BaseSettings):
     result_cache_ttl_s: int = Field(600, ge=0, description="How long a completed result stays cached.")
 
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _ips_and_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if item and item != "*":
+                ipaddress.ip_network(item, strict=False)  # a ValueError names the bad entry
+        return value
 
     @model_validator(mode="after")
     def _explicit_backend(self) -> Settings:

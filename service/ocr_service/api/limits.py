@@ -102,8 +102,9 @@ def _asks_to_wait(scope: Scope) -> bool:
 class AdmissionLimit:
     """ASGI middleware bounding the uploads in flight, and among them those that wait for their result
     (`Prefer: wait`, each holding its connection up to MAX_WAIT_S). Past a bound the answer is 503 with
-    Retry-After at once, before the body is read: a stalled socket helps no one, and every other call
-    (status, results, health) is never counted, so it stays answered under any upload load."""
+    Retry-After at once, without waiting for a slot nor reading a large body: a stalled socket helps no
+    one, and every other call (status, results, health) is never counted, so it stays answered under any
+    upload load."""
 
     def __init__(self, app: ASGIApp, max_uploads: int, max_waiting: int, retry_after_s: int = 5,
                  body_timeout_s: float = 30, paths: tuple[str, ...] = ("/extract",)):
