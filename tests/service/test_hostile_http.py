@@ -265,8 +265,10 @@ def test_slowloris_and_a_burst_of_waiting_uploads_leave_status_calls_answered_an
 
 # -- the queue comes back ------------------------------------------------------------------------------
 def test_document_accepted_while_the_queue_is_down_is_queued_when_it_answers(start_service, redis_server):
-    # The reconciler would queue it too, but only after an hour here: only the retry can explain it.
-    service = start_service("production", RECONCILE_INTERVAL_S="3600")
+    # The reconciler would queue it too, but only after an hour here: only the retry can explain it. A
+    # Redis database of its own: another production service alive meanwhile (this module's) shares the
+    # server, and its worker would take the message and not find the document in its own database.
+    service = start_service("production", RECONCILE_INTERVAL_S="3600", REDIS_DB="7")
     with service.client() as client:
         redis_server.stop()
         try:
