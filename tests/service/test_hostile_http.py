@@ -90,7 +90,8 @@ def _assert_healthy_after(client: httpx.Client) -> None:
 def test_disk_full_while_staging_an_upload_is_507_and_the_service_stays_healthy(start_service, tmp_path, mode):
     with tiny_tmpfs(tmp_path / "tmp", "1m") as staging:
         # Uploads past 64 KiB are spooled to TMPDIR while they arrive: there the disk fills up.
-        service = start_service(mode, TMPDIR=str(staging), UPLOAD_MEMORY_BYTES="65536")
+        # REDIS_DB: a queue of its own (see the queue-outage test below).
+        service = start_service(mode, TMPDIR=str(staging), UPLOAD_MEMORY_BYTES="65536", REDIS_DB="6")
         try:
             with service.client() as client:
                 big = client.post("/extract", files={"file": ("noise.png", noise_png(800, 700))})
