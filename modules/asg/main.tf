@@ -12,10 +12,10 @@ locals {
   environment = merge(
     var.environment,
     {
-      PORT                = tostring(var.service_port)
-      AWS_REGION          = local.region
-      FORWARDED_ALLOW_IPS = local.forwarded_allow_ips
-      TIMEOUT_KEEP_ALIVE  = tostring(var.keep_alive_timeout)
+      PORT                 = tostring(var.service_port)
+      AWS_REGION           = local.region
+      FORWARDED_ALLOW_IPS  = local.forwarded_allow_ips
+      TIMEOUT_KEEP_ALIVE_S = tostring(var.keep_alive_timeout)
     },
     var.redis_host == null ? {} : merge(
       { REDIS_HOST = var.redis_host, REDIS_PORT = tostring(var.redis_port), REDIS_TLS = tostring(var.redis_tls) },

@@ -285,7 +285,7 @@ variable "forwarded_allow_ips" {
 }
 
 variable "keep_alive_timeout" {
-  description = "Seconds the service keeps an idle connection open (passed as TIMEOUT_KEEP_ALIVE); must exceed the load balancer's idle timeout, or the balancer reuses connections the service has closed (sporadic 502s)."
+  description = "Seconds the service keeps an idle connection open (passed as TIMEOUT_KEEP_ALIVE_S); must exceed the load balancer's idle timeout, or the balancer reuses connections the service has closed (sporadic 502s)."
   type        = number
   default     = 75
 

@@ -76,15 +76,16 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .api import create_app
+    from .api.server import uvicorn_config
 
     runtime = _runtime(settings)
     try:
         # One server process: the OCR runs in the runtime's own process pool, not in uvicorn workers.
         # uvicorn's logging stays as configured above; the app writes its own line per request.
         # The app closes the runtime as it shuts down: uvicorn re-raises SIGTERM once it has stopped, so
-        # nothing after uvicorn.run is sure to run.
-        uvicorn.run(create_app(settings, runtime, close_runtime=True), host=settings.host, port=settings.port,
-                    log_level=settings.log_level, timeout_graceful_shutdown=10, log_config=None, access_log=False)
+        # nothing after the server's run is sure to run.
+        config = uvicorn_config(create_app(settings, runtime, close_runtime=True), settings)
+        uvicorn.Server(config).run()
     finally:
         runtime.close()  # idempotent: covers a start that failed before the app took it over
         remove_metrics()

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, model_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,6 +38,27 @@ class Settings(BaseSettings):
     open_paths: list[str] = Field(
         ["/docs", "/redoc", "/openapi.json", "/ui", "/docs-assets"],
         description="Paths served without an API key besides the health checks (a path opens what is under it).")
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Comma-separated IPs and CIDRs of proxies (the load balancer's subnets) whose "
+                                 "X-Forwarded-Proto/-For/-Host are trusted for the URLs the API returns; `*` "
+                                 "trusts every peer.")
+    timeout_keep_alive_s: float = Field(
+        75, gt=0, description="How long an idle client connection is kept open (longer than the load balancer's "
+                              "idle timeout, so it never reuses a connection the service is closing).")
+    header_timeout_s: float = Field(
+        10, gt=0, description="A client must send a request's headers within this long after connecting (or "
+                              "after starting them); slower connections are closed.")
+    body_timeout_s: float = Field(
+        30, gt=0, description="Longest pause between two parts of a request body; a stalled upload gets 408.")
+    limit_concurrency: int = Field(
+        1000, ge=1, description="Connections and requests served at once; past it the server answers 503 at once "
+                                "(a backstop above the upload and wait limits).")
+    max_concurrent_uploads: int = Field(
+        32, ge=1, description="Uploads (POST /extract) in flight at once, waiting ones included; past it 503 with "
+                              "Retry-After at once.")
+    max_waiting_requests: int = Field(
+        16, ge=1, description="Uploads with `Prefer: wait` in flight at once (each holds its connection up to "
+                              "MAX_WAIT_S); past it 503 with Retry-After at once.")
 
     backend: Backend | None = Field(
         None, description="`embedded` or `production` (MongoDB and Redis, both required). Unset: production "
@@ -118,6 +139,16 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log verbosity.")
     log_format: Literal["json", "console"] = Field(
         "json", description="`json`: one JSON object per log line (for log shippers); `console`: readable lines.")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _ips_and_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for item in (part.strip() for part in value.split(",")):
+            if item and item != "*":
+                ipaddress.ip_network(item, strict=False)  # a ValueError names the bad entry
+        return value
 
     @model_validator(mode="after")
     def _explicit_backend(self) -> Settings:

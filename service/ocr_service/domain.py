@@ -179,9 +179,13 @@ class Upload:
     def path(self) -> Path:
         if self._staged is None:
             fd, name = tempfile.mkstemp(prefix="upload-", dir=self.staging_dir)
-            with open(fd, "wb") as out:
-                self.source.seek(0)
-                shutil.copyfileobj(self.source, out, 1024 * 1024)
+            try:
+                with open(fd, "wb") as out:
+                    self.source.seek(0)
+                    shutil.copyfileobj(self.source, out, 1024 * 1024)
+            except BaseException:  # a full disk: free what was written, or the next upload fails too
+                Path(name).unlink(missing_ok=True)
+                raise
             self._staged = Path(name)
         return self._staged
 

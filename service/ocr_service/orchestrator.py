@@ -17,11 +17,12 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,7 +43,6 @@ from .domain import (
     Upload,
     WebhookTarget,
     storage_key,
-    utcnow,
 )
 from .jobs.base import JobQueue
 from .jobs.webhooks import check_callback_url, delivery_state, document_ended, secret_for
@@ -62,6 +62,7 @@ Render = Callable[[Path | None, str, list[dict[str, Any]], str], Path]
 PIPELINE_VERSION = "3"
 MAX_CACHED_RESULT_BYTES = 8 * 1024 * 1024
 QUICK_RESULT_PAGES = 20  # results up to this many pages may be assembled on the event loop
+ENQUEUE_RETRY_MAX_S = 5.0  # longest pause between attempts to queue what the queue refused
 
 
 def cache_key_for(tenant: str, sha256: str, options: PageOptions, pages: str | None = None) -> str:
@@ -101,6 +102,10 @@ class Orchestrator:
         self.access, self.result_cache_ttl_s, self.retention_s = access, result_cache_ttl_s, retention_s
         self._render = render
         self._quick_reads = reads_on_loop
+        # Accepted documents the queue refused (it was down), retried in the background until it answers.
+        self._unqueued: dict[str, None] = {}
+        self._unqueued_lock = threading.Lock()
+        self._requeuer: threading.Thread | None = None
 
     # -- where things run --------------------------------------------------------------------------
     async def _read(self, read: Callable[[], T]) -> T:
@@ -323,11 +328,34 @@ class Orchestrator:
     def _enqueue(self, key: str) -> None:
         try:
             self.queue.enqueue(key)
-        except Exception as error:  # the record is durable: the reconciler queues it again later
-            log.warning("could not queue %s now (%s); the reconciler will", key, error)
+        except Exception as error:  # the record is durable: queue it as soon as the queue answers again
+            log.warning("could not queue %s now (%s); retrying in the background", key, type(error).__name__)
+            with self._unqueued_lock:
+                self._unqueued[key] = None
+                if self._requeuer is None:
+                    self._requeuer = threading.Thread(target=self._enqueue_unqueued, name="requeue", daemon=True)
+                    self._requeuer.start()
 
-    def _expiry(self) -> datetime | None:
-        return utcnow() + timedelta(seconds=self.retention_s) if self.retention_s else None
+    def _enqueue_unqueued(self) -> None:
+        """Queue the documents the queue refused, oldest first, with a backoff while it stays down. The
+        reconciler would queue them too, but only minutes later; a second delivery is harmless."""
+        pause = 0.2
+        while True:
+            with self._unqueued_lock:
+                if not self._unqueued:
+                    self._requeuer = None
+                    return
+                key = next(iter(self._unqueued))
+            try:
+                self.queue.enqueue(key)
+            except Exception:
+                time.sleep(pause)
+                pause = min(pause * 2, ENQUEUE_RETRY_MAX_S)
+                continue
+            log.info("queued %s now that the queue answers", key)
+            pause = 0.2
+            with self._unqueued_lock:
+                self._unqueued.pop(key, None)
 
     # -- read ----------------------------------------------------------------------------------
     def _record(self, tenant: str, document_id: str) -> DocumentRecord:

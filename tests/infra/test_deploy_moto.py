@@ -245,7 +245,7 @@ def test_launch_template_requires_imdsv2_and_carries_no_secret(outputs, aws_clie
     assert settings["REDIS_TLS"] == "true" and settings["REDIS_USERNAME"] == "ocr-service"
     # Forwarded headers trusted from the VPC only; idle connections outlive the load balancer's.
     assert settings["FORWARDED_ALLOW_IPS"] == "10.0.0.0/16"
-    assert int(settings["TIMEOUT_KEEP_ALIVE"]) > 300  # alb_idle_timeout's default
+    assert int(settings["TIMEOUT_KEEP_ALIVE_S"]) > 300  # alb_idle_timeout's default
     assert f"API_KEY={outputs['ssm_parameter_names']['api_key']}" in user_data
     for secret in SECRETS:
         assert secret not in user_data, "a secret is baked into the launch template's user data"

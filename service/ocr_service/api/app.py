@@ -14,8 +14,8 @@ from ..config import Settings
 from ..runtime import Runtime, build_runtime
 from .deps import ApiKeyGate
 from .docs import docs_router, mount_static
-from .errors import install_error_handlers
-from .limits import UploadSizeLimit
+from .errors import RETRY_AFTER_S, install_error_handlers
+from .limits import AdmissionLimit, BodyTimeout, ForwardedHeaders, UploadSizeLimit
 from .routes import health_router, router, upload_router
 from .telemetry import RequestTelemetry, metrics_router
 
@@ -61,9 +61,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
     app = FastAPI(title="OCR service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
+    # Outermost last: telemetry, forwarded headers (every answer's URLs), the API key, then the admission
+    # bounds, so a refused upload costs neither a body read nor a size check.
+    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
     app.add_middleware(UploadSizeLimit, max_bytes=settings.max_upload_bytes)
-    app.add_middleware(ApiKeyGate, open_paths=settings.open_paths)  # outermost: no key, no further
-    app.add_middleware(RequestTelemetry)  # around the gate: refused requests are logged and timed too
+    app.add_middleware(AdmissionLimit, max_uploads=settings.max_concurrent_uploads,
+                       max_waiting=settings.max_waiting_requests, retry_after_s=RETRY_AFTER_S,
+                       body_timeout_s=settings.body_timeout_s)
+    app.add_middleware(ApiKeyGate, open_paths=settings.open_paths)  # no key, no further (nor counted)
+    app.add_middleware(ForwardedHeaders, trusted=settings.forwarded_allow_ips)
+    app.add_middleware(RequestTelemetry)  # outermost: refused requests are logged and timed too
     install_error_handlers(app)
     for part in (upload_router, router, health_router, docs_router, metrics_router):
         app.include_router(part)

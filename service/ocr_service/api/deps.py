@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..config import Settings
 from ..domain import StoreUnavailable, Unauthorized
 from ..orchestrator import Orchestrator
-from .errors import RETRY_AFTER_S
+from .errors import DISK_FULL_MESSAGE, RETRY_AFTER_S, is_disk_full
 
 API_KEY_HEADER = "X-API-Key"
 api_key_scheme = APIKeyHeader(
@@ -99,6 +99,10 @@ class UploadRequest(Request):
                 self._form = await parser.parse()
             except MultiPartException as error:
                 raise HTTPException(400, error.message) from None
+            except OSError as error:  # spooling to disk: FastAPI would call any other error a malformed body
+                if is_disk_full(error):
+                    raise HTTPException(507, DISK_FULL_MESSAGE, {"Retry-After": str(RETRY_AFTER_S)}) from None
+                raise
         return await super().form(max_files=max_files, max_fields=max_fields, max_part_size=max_part_size)
 
 

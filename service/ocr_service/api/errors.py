@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +15,28 @@ from ..domain import Conflict, DocumentError, DocumentNotFound, InvalidCursor, S
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
+# A full disk or an exhausted quota: the service's own storage, never the caller's fault. Answered 507
+# (WebDAV's Insufficient Storage: the request could not be stored) with Retry-After, as space usually
+# comes back (uploads finish, retention runs, an operator grows the volume).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """ENOSPC/EDQUOT, or SQLite's "database or disk is full", anywhere in the exception's chain."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(error, sqlite3.Error) and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+DISK_FULL_MESSAGE = f"The service has no room to store the upload right now; retry in {RETRY_AFTER_S} s."
+
+
+def insufficient_storage() -> JSONResponse:
+    return error_response(507, "insufficient_storage", DISK_FULL_MESSAGE, {"Retry-After": str(RETRY_AFTER_S)})
 
 
 class ApiError(Exception):
@@ -73,8 +97,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
-        code = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed",
-                413: "too_large"}.get(error.status_code, "http_error")
+        code = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+                413: "too_large", 507: "insufficient_storage"}.get(error.status_code, "http_error")
         message = str(error.detail)
         if error.status_code == 400:
             message = f"{message.rstrip('.')}: send the document as multipart/form-data with a `file` field."
@@ -83,6 +107,16 @@ def install_error_handlers(app: FastAPI) -> None:
         elif error.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}; see /docs for the endpoints."
         return error_response(error.status_code, code, message, getattr(error, "headers", None))
+
+    async def storage_error(request: Request, error: Exception):
+        if is_disk_full(error):
+            log.warning("disk full on %s %s: %s", request.method, request.url.path, type(error).__name__)
+            return insufficient_storage()
+        return await unexpected(request, error)
+
+    # Handled here rather than by the catch-all, which re-raises after answering (a traceback per upload).
+    app.add_exception_handler(OSError, storage_error)
+    app.add_exception_handler(sqlite3.Error, storage_error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception):

@@ -8,7 +8,11 @@ from pydantic import BaseModel, Field
 
 from ..domain import DocumentStatus
 
-DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+# Letters, digits, `.`, `_`, `-`, at least one of them not a dot: `.` and `..` are path segments that
+# clients normalise away, so a document with such an id could never be fetched by its URL. The length
+# (1-128) is a separate max_length: a lookahead would not run on pydantic's regex engine.
+DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$"
+DOCUMENT_ID_MAX_LENGTH = 128
 
 
 class ErrorDetail(BaseModel):

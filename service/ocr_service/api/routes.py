@@ -19,6 +19,7 @@ from ..pipeline import available_languages, language_detection
 from .deps import OrchestratorDep, SettingsDep, TenantDep, UploadRoute, get_tenant
 from .errors import ApiError
 from .models import (
+    DOCUMENT_ID_MAX_LENGTH,
     DOCUMENT_ID_PATTERN,
     DocumentList,
     ErrorResponse,
@@ -31,9 +32,12 @@ from .models import (
 
 # Every document route needs the API key once one exists (ApiKeyGate checks it before routing; the
 # TenantDep parameter declares it); the health checks need none.
-router = APIRouter(dependencies=[Depends(get_tenant)], responses={401: {"model": ErrorResponse}})
+# Invalid parameters are 422 in the error shape (not FastAPI's default `detail` list).
+router = APIRouter(dependencies=[Depends(get_tenant)],
+                   responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}})
 # The upload route parses its body with UploadRequest (small files stay in memory).
-upload_router = APIRouter(dependencies=[Depends(get_tenant)], responses={401: {"model": ErrorResponse}},
+upload_router = APIRouter(dependencies=[Depends(get_tenant)],
+                          responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
                           route_class=UploadRoute)
 health_router = APIRouter(tags=["health"])
 LOW_QUALITY = "low_quality"
@@ -68,7 +72,7 @@ def _submit_response(request: Request, status: StatusView) -> SubmitResponse:
 
 @upload_router.post(
     "/extract", status_code=202, response_model=SubmitResponse,
-    responses={**_errors(400, 404, 409, 413, 415, 422, 503),
+    responses={**_errors(400, 404, 408, 409, 413, 415, 422, 503, 507),
                202: {"description": "Accepted: the document and its record are stored durably."},
                200: {"model": ResultResponse,
                      "description": "With `Prefer: wait=N`: completed within N seconds; the result, as from "
@@ -89,10 +93,10 @@ async def extract(
                     "sent again; 404 `unknown_content` when your tenant has none (another tenant's uploads never "
                     "count).")] = None,
     document_id: Annotated[str | None, Form(
-        pattern=DOCUMENT_ID_PATTERN,
-        description="Your id for the document (`[A-Za-z0-9._-]{1,128}`), unique within your tenant; "
-                    "generated when absent. Re-sending the same id with the same bytes and options returns the "
-                    "existing job; with different bytes it is a 409.")] = None,
+        pattern=DOCUMENT_ID_PATTERN, max_length=DOCUMENT_ID_MAX_LENGTH,
+        description="Your id for the document (`[A-Za-z0-9._-]{1,128}`, not only dots), unique within your "
+                    "tenant; generated when absent. Re-sending the same id with the same bytes and options "
+                    "returns the existing job; with different bytes it is a 409.")] = None,
     language: Annotated[str, Form(
         pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
         description="Tesseract language codes joined by `+`, e.g. `eng+fra`, or `auto`: each page's language "

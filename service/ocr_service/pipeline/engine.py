@@ -51,6 +51,12 @@ def available_languages() -> list[str]:
     return sorted(names)
 
 
+def _examples(available: list[str]) -> str:
+    """Valid values built from installed languages only: an example the service would refuse misleads."""
+    examples = [available[0], "+".join(available[:2])] if len(available) > 1 else available[:1]
+    return f" (e.g. {' or '.join(repr(example) for example in examples)})" if examples else ""
+
+
 def validate_language(language: str) -> None:
     """`language` is '+'-joined traineddata names, each installed; else DocumentError unknown_language."""
     available = available_languages()
@@ -60,8 +66,8 @@ def validate_language(language: str) -> None:
         shown = ", ".join(repr(p) for p in unknown) or repr(language)
         raise DocumentError(
             "unknown_language",
-            f"Unknown OCR language {shown}. Use one or more of the installed languages joined by '+' "
-            f"(e.g. 'eng' or 'eng+deu'): {', '.join(available) or 'none installed'}.",
+            f"Unknown OCR language {shown}. Use one or more of the installed languages joined by '+'"
+            f"{_examples(available)}: {', '.join(available) or 'none installed'}.",
         )
 
 

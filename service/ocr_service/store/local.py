@@ -172,10 +172,14 @@ class LocalStore(DocumentStore):
     # -- DocumentStore -------------------------------------------------------------------------
     def _copy_synced(self, upload: Path) -> Path:
         fd, name = tempfile.mkstemp(suffix=".partial", dir=self.uploads)
-        with open(fd, "wb") as out, open(upload, "rb") as source:
-            shutil.copyfileobj(source, out)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with open(fd, "wb") as out, open(upload, "rb") as source:
+                shutil.copyfileobj(source, out)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:  # a full disk: free what was written, or the next upload fails too
+            Path(name).unlink(missing_ok=True)
+            raise
         return Path(name)
 
     def _sync_uploads_dir(self) -> None:
