@@ -167,3 +167,16 @@ def test_queue_stats_count_queued_primaries_of_every_tenant_and_the_oldest(store
     assert store.get("a").request_id == "req-a" and store.get("acme:b").request_id is None
     store.cancel("a", None)
     assert store.queue_stats() == (1, other.created_at)
+
+
+def test_finish_by_a_worker_whose_lease_ran_out_changes_nothing(store, upload):
+    """A worker that lost its lease (it stalled; another took the document over and completed it) must not
+    overwrite the successor's outcome with its own failure."""
+    store.create(record(), upload)
+    assert store.claim("doc-1", "worker-a", lease_s=0.2) is not None
+    time.sleep(0.4)
+    assert store.claim("doc-1", "worker-b", lease_s=30) is not None  # worker-a's lease had expired
+    assert store.finish("doc-1", "worker-b", DocumentStatus.COMPLETED)
+    assert not store.finish("doc-1", "worker-a", DocumentStatus.FAILED, {"code": "x", "message": "late"})
+    got = store.get("doc-1")
+    assert got.status == DocumentStatus.COMPLETED and got.error is None
