@@ -140,6 +140,13 @@ class Orchestrator:
         """Refuse a callback URL whose host is not public nor allowed (a name lookup: in a thread)."""
         await self._in_thread(lambda: check_callback_url(url, allowed_networks))
 
+    async def default_callback(self, tenant: str) -> str | None:
+        """The callback URL of the tenant's uploads that name none."""
+        return await self._read(lambda: self.store.default_callback(tenant))
+
+    async def set_default_callback(self, tenant: str, url: str | None) -> None:
+        await self._in_thread(lambda: self.store.set_default_callback(tenant, url))
+
     async def webhook_secret(self, tenant: str, default_secret: str | None) -> str:
         """The tenant's webhook signing secret (made and kept on first use)."""
         return await self._in_thread(lambda: secret_for(self.store, tenant, default_secret))

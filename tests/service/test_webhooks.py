@@ -18,7 +18,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.support import samples
-from tests.support.documents import Doc
+from tests.support.documents import Doc, small_scans
 from tests.support.polling import wait_for
 from tests.support.servers import wait_until
 
@@ -237,3 +237,27 @@ def test_redirects_are_not_followed(start_service):
     finally:
         redirecting.close()
         elsewhere.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_tenant_default_callback_receives_the_events_of_uploads_that_name_none(start_service, receiver, mode):
+    service = start_service(mode, name=f"default-callback-{mode}", **LOOPBACK_ALLOWED)
+    receiver.fail_first = 0
+    with _client(service) as client:
+        receiver.secret = client.get("/webhooks/secret").json()["secret"]
+        refused = client.put("/webhooks/default-callback", json={"callback_url": "http://169.254.169.254/x"})
+        assert refused.status_code == 422 and "callback_url" in refused.json()["error"]["message"]
+        assert client.get("/webhooks/default-callback").json() == {"callback_url": None}
+        assert client.put("/webhooks/default-callback", json={"callback_url": receiver.url}).status_code == 200
+        assert client.get("/webhooks/default-callback").json() == {"callback_url": receiver.url}
+
+        doc = small_scans(1, seed=9300)[0]
+        assert doc.upload(client, document_id="by-default", client_tag="tagged").status_code == 202
+        _delivered(client, "by-default")
+        (attempt,) = receiver.of("by-default")
+        assert attempt["payload"]["status"] == "completed" and attempt["payload"]["client_tag"] == "tagged"
+
+        assert client.put("/webhooks/default-callback", json={"callback_url": None}).status_code == 200
+        other = small_scans(1, seed=9301)[0]
+        other.upload(client, document_id="no-callback")
+        assert wait_for(client, "no-callback")["webhook"] is None

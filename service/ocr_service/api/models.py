@@ -40,6 +40,11 @@ class WebhookState(BaseModel):
     last_error: str | None = Field(None, description="Why the last attempt failed (e.g. `HTTP 500`).")
 
 
+class DefaultCallback(BaseModel):
+    callback_url: str | None = Field(
+        max_length=2048, description="Where the events of uploads without a `callback_url` go; null: nowhere.")
+
+
 class WebhookSecretResponse(BaseModel):
     secret: str = Field(description="`whsec_` + base64: pass it to a Standard Webhooks library's verifier.")
 

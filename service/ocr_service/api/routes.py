@@ -21,6 +21,7 @@ from .errors import ApiError
 from .models import (
     DOCUMENT_ID_MAX_LENGTH,
     DOCUMENT_ID_PATTERN,
+    DefaultCallback,
     DocumentList,
     ErrorResponse,
     HealthResponse,
@@ -129,7 +130,7 @@ async def extract(
 ):
     if file is not None and sha256 is not None:
         raise ApiError(422, "file_and_sha256", "Send either the file or its sha256, not both.")
-    webhook = await _webhook_target(request, orchestrator, settings, callback_url, client_tag)
+    webhook = await _webhook_target(request, orchestrator, settings, tenant, callback_url, client_tag)
     if sha256 is not None:
         status, created = await orchestrator.accept_known(tenant, sha256.lower(), document_id, language, mode,
                                                           min_quality, pages, webhook)
@@ -155,9 +156,10 @@ async def extract(
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
 
 
-async def _webhook_target(request: Request, orchestrator: Orchestrator, settings: Settings,
+async def _webhook_target(request: Request, orchestrator: Orchestrator, settings: Settings, tenant: str,
                           callback_url: str | None, client_tag: str | None) -> WebhookTarget | None:
-    """The upload's webhook, its URL checked against the SSRF guard."""
+    """The upload's webhook (its own URL, else the tenant's default), checked against the SSRF guard."""
+    callback_url = callback_url or await orchestrator.default_callback(tenant)
     if not callback_url:
         return None
     await orchestrator.check_callback(callback_url, settings.webhook_allowed_networks)
@@ -171,6 +173,24 @@ async def webhook_secret(orchestrator: OrchestratorDep, settings: SettingsDep, t
     default = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     return JSONResponse({"secret": await orchestrator.webhook_secret(tenant, default)},
                         headers={"Cache-Control": "no-store"})
+
+
+@router.get("/webhooks/default-callback", response_model=DefaultCallback, responses=_errors(503),
+            tags=["webhooks"], summary="Your tenant's default callback URL")
+async def get_default_callback(orchestrator: OrchestratorDep, tenant: TenantDep):
+    return JSONResponse({"callback_url": await orchestrator.default_callback(tenant)})
+
+
+@router.put("/webhooks/default-callback", response_model=DefaultCallback, responses=_errors(422, 503),
+            tags=["webhooks"], summary="Set (or, with null, clear) your tenant's default callback URL",
+            description="Uploads that send no `callback_url` have their events POSTed here. The URL passes the "
+                        "same SSRF guard as `callback_url` (a 422 naming it otherwise).")
+async def put_default_callback(orchestrator: OrchestratorDep, settings: SettingsDep, tenant: TenantDep,
+                               body: DefaultCallback):
+    if body.callback_url:
+        await orchestrator.check_callback(body.callback_url, settings.webhook_allowed_networks)
+    await orchestrator.set_default_callback(tenant, body.callback_url or None)
+    return JSONResponse({"callback_url": body.callback_url or None})
 
 
 def _preferred_wait(prefer: str | None, limit_s: float) -> float:

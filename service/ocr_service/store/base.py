@@ -164,6 +164,13 @@ class DocumentStore(ABC):
         """The tenant's webhook signing secret; `candidate` becomes it when it has none (atomic)."""
 
     @abstractmethod
+    def default_callback(self, tenant: str) -> str | None:
+        """The callback URL the tenant's uploads use when they name none."""
+
+    @abstractmethod
+    def set_default_callback(self, tenant: str, url: str | None) -> None: ...
+
+    @abstractmethod
     def ping(self) -> None:
         """Raise StoreUnavailable when the store does not answer."""
 

@@ -67,6 +67,10 @@ CREATE TABLE IF NOT EXISTS tenant_settings (
     tenant         TEXT PRIMARY KEY,
     webhook_secret TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tenant_callbacks (
+    tenant         TEXT PRIMARY KEY,
+    callback_url   TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS primaries (
     cache_key   TEXT PRIMARY KEY,
     document_id TEXT NOT NULL
@@ -438,6 +442,18 @@ class LocalStore(DocumentStore):
             db.execute("INSERT OR IGNORE INTO tenant_settings (tenant, webhook_secret) VALUES (?, ?)",
                        (tenant, candidate))
             return db.execute("SELECT webhook_secret FROM tenant_settings WHERE tenant = ?", (tenant,)).fetchone()[0]
+
+    def default_callback(self, tenant: str) -> str | None:
+        row = self._reader.execute("SELECT callback_url FROM tenant_callbacks WHERE tenant = ?", (tenant,)).fetchone()
+        return row[0] if row else None
+
+    def set_default_callback(self, tenant: str, url: str | None) -> None:
+        with self._transaction() as db:
+            if url is None:
+                db.execute("DELETE FROM tenant_callbacks WHERE tenant = ?", (tenant,))
+            else:
+                db.execute("INSERT OR REPLACE INTO tenant_callbacks (tenant, callback_url) VALUES (?, ?)",
+                           (tenant, url))
 
     def ping(self) -> None:
         self._reader.execute("SELECT 1").fetchone()

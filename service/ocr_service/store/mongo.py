@@ -105,6 +105,7 @@ class MongoStore(DocumentStore):
         self.page_results = db[f"{name}_pages"]
         self.primaries = db[f"{name}_primaries"]
         self.api_keys = db[f"{name}_api_keys"]
+        self.tenant_callbacks = db[f"{name}_tenant_callbacks"]
         self.uploads = gridfs.GridFSBucket(db, bucket_name=f"{name}_uploads")
         self.deliveries = db[f"{name}_webhook_deliveries"]
         self.tenant_settings = db[f"{name}_tenant_settings"]
@@ -378,6 +379,18 @@ class MongoStore(DocumentStore):
         except DuplicateKeyError:
             pass
         return self.tenant_settings.find_one({"_id": tenant})["webhook_secret"]
+
+    @_unavailable_on_connection_errors
+    def default_callback(self, tenant: str) -> str | None:
+        doc = self.tenant_callbacks.find_one({"_id": tenant})
+        return doc["callback_url"] if doc else None
+
+    @_unavailable_on_connection_errors
+    def set_default_callback(self, tenant: str, url: str | None) -> None:
+        if url is None:
+            self.tenant_callbacks.delete_one({"_id": tenant})
+        else:
+            self.tenant_callbacks.update_one({"_id": tenant}, {"$set": {"callback_url": url}}, upsert=True)
 
     @_unavailable_on_connection_errors
     def ping(self) -> None:
