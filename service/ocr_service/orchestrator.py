@@ -364,6 +364,9 @@ class Orchestrator:
             with self._unqueued_lock:
                 self._unqueued.pop(key, None)
 
+    def _expiry(self) -> datetime | None:
+        return utcnow() + timedelta(seconds=self.retention_s) if self.retention_s else None
+
     # -- read ----------------------------------------------------------------------------------
     def _record(self, tenant: str, document_id: str) -> DocumentRecord:
         """The tenant's document; another tenant's, or a deleted one, is exactly as absent as none."""
