@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +43,7 @@ from .domain import (
     Upload,
     WebhookTarget,
     storage_key,
+    utcnow,
 )
 from .jobs.base import JobQueue
 from .jobs.webhooks import check_callback_url, delivery_state, document_ended, secret_for
