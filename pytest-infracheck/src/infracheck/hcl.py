@@ -323,7 +323,8 @@ class Stack:
             if self.module_dir(name) is None:
                 continue
             child = self.module(name)
-            passed = set(block.body) - MODULE_META_ARGS
+            # python-hcl2 reports a block's comments under "__comments__": they are no arguments
+            passed = {key for key in block.body if not key.startswith("__")} - MODULE_META_ARGS
             for missing in sorted(child.required_variables() - passed):
                 problems.append(
                     Problem(

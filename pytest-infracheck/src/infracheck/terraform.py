@@ -98,7 +98,8 @@ class Terraform:
     # ---- plumbing ------------------------------------------------------------------------
     def run(self, *args: str, check: bool = True, stream: bool | None = None) -> subprocess.CompletedProcess:
         """Run `terraform ARGS` in the working copy. With `stream` (the default for commands that are
-        not `-json`), stdout and stderr are merged and logged line by line as they come."""
+        not `-json`), stdout and stderr are merged and logged line by line as they come; the result's
+        `stdout` and `stderr` then both hold that merged output, so checks on either keep working."""
         __tracebackhide__ = True
         command = [self.binary, *args]
         self.history.append(" ".join(args[:1]))
@@ -118,7 +119,8 @@ class Terraform:
         )
         try:
             if stream:
-                stdout, stderr = self._stream(process), ""
+                stdout = self._stream(process)
+                stderr = stdout  # merged: terraform's errors are in it, wherever it wrote them
             else:
                 stdout, stderr = process.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
@@ -131,13 +133,13 @@ class Terraform:
             _interrupt(process, self.interrupt_grace)
             raise
         result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-        self.last_output = stdout + stderr
+        self.last_output = stdout if stream else stdout + stderr
         if not stream and stderr.strip():
             self._log(stderr.rstrip())
         if check and result.returncode != 0:
             raise TerraformError(
                 f"terraform {' '.join(args)} failed in {self.source_dir} (exit {result.returncode}):\n"
-                + self.map_paths(errors_of(stdout + "\n" + stderr))
+                + self.map_paths(errors_of(stdout if stream else stdout + "\n" + stderr))
                 + self._log_hint()
             )
         return result
