@@ -123,7 +123,10 @@ def _exit_with_parent() -> None:
 
 def _fault(function: Callable, args: tuple) -> None:
     """Test hook: `OCR_SANDBOX_FAULT=<function name>:abort|hang[:marker],…` makes calls of that function
-    abort the process or hang; with a marker, only calls whose first argument is a document holding it."""
+    abort the process or hang; with a marker, only calls whose first argument is a document holding it.
+    A call through a wrapper that takes the function first (page metrics) counts as a call of it."""
+    if args and callable(args[0]):
+        function, args = args[0], args[1:]
     for spec in filter(None, os.environ.get(FAULT_VARIABLE, "").split(",")):
         name, action, *marker = spec.split(":", 2)
         if name != getattr(function, "__name__", None):
