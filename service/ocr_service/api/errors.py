@@ -100,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
                 413: "too_large", 507: "insufficient_storage"}.get(error.status_code, "http_error")
         message = str(error.detail)
-        if error.status_code == 400:
+        if error.status_code == 400 and request.url.path == "/extract":
             message = f"{message.rstrip('.')}: send the document as multipart/form-data with a `file` field."
         elif error.status_code == 404 and message == "Not Found":
             message = f"There is no {request.url.path}; see /docs for the endpoints."

@@ -181,7 +181,7 @@ async def get_default_callback(orchestrator: OrchestratorDep, tenant: TenantDep)
     return JSONResponse({"callback_url": await orchestrator.default_callback(tenant)})
 
 
-@router.put("/webhooks/default-callback", response_model=DefaultCallback, responses=_errors(422, 503),
+@router.put("/webhooks/default-callback", response_model=DefaultCallback, responses=_errors(400, 422, 503),
             tags=["webhooks"], summary="Set (or, with null, clear) your tenant's default callback URL",
             description="Uploads that send no `callback_url` have their events POSTed here. The URL passes the "
                         "same SSRF guard as `callback_url` (a 422 naming it otherwise).")
