@@ -260,7 +260,7 @@ class _Factory:
         for tf, copy_root in reversed(self.made):
             try:
                 if tf.applied:
-                    tf.destroy()
+                    _destroy_with_one_retry(tf)
             except TerraformError as exc:
                 errors.append(str(exc))
             finally:
@@ -337,3 +337,12 @@ def infra_host():
         return chroot_host(rootfs) if rootfs is not None else ssh_host(ssh, **kwargs)
 
     return make
+
+
+def _destroy_with_one_retry(tf) -> None:
+    """Destroy, and once more if that fails: an emulator (or a cloud API) sometimes reports a resource gone
+    that a first destroy was deleting; the second run refreshes the state and finishes the job."""
+    try:
+        tf.destroy()
+    except TerraformError:
+        tf.destroy()
