@@ -82,6 +82,8 @@ class Settings(BaseSettings):
 
     # Work
     ocr_workers: int = Field(default_factory=_cores, ge=1, description="OCR processes (one per core).")
+    split_pages: bool = Field(True, description="A page cut into bands read at once by OCR processes no other "
+                                                "page needs (one page sent alone comes back sooner).")
     run_workers: bool = Field(True, description="Production backend: `serve` also runs a queue worker.")
     concurrent_documents: int = Field(2, ge=1, description="Documents one worker processes at once.")
     job_timeout_s: float = Field(6 * 3600, gt=0, description="A document taking longer ends failed.")

@@ -140,7 +140,7 @@ def build_runtime(settings: Settings, run_workers: bool | None = None) -> Runtim
 
     def make_runner(store: DocumentStore) -> RunnerFactory:
         def runner() -> DocumentRunner:  # made when workers start: only they need OCR processes
-            pool = PagePool(settings.ocr_workers, settings.child_memory_bytes)
+            pool = PagePool(settings.ocr_workers, settings.child_memory_bytes, split_pages=settings.split_pages)
             pools.append(pool)
             config = RunnerConfig(limits=limits, lease_s=settings.lease_s, job_timeout_s=settings.job_timeout_s,
                                   max_retries=settings.job_max_retries, page_timeout_s=settings.page_timeout_s,

@@ -12,15 +12,18 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from ..metrics import measured_page
+from ..metrics import PAGE_SECONDS, PAGES, measured_page
 from ..pipeline import DocumentError, DocumentInfo, Limits, PageOptions, inspect_document, process_page
+from ..pipeline.bands import SplitRequest, read_band
 from ..pipeline.outputs import write_output
+from ..pipeline.page import join_bands
 from .sandbox import DEFAULT_MEMORY_BYTES, ChildDied, ChildTimeout, Worker
 
 log = logging.getLogger(__name__)
@@ -128,12 +131,59 @@ class ProcessPool:
 
 class PagePool(ProcessPool):
     """The OCR processes. A page whose process dies or hangs is tried once more on a fresh process;
-    if that fails too, its document fails naming the page, and only that document is affected."""
+    if that fails too, its document fails naming the page, and only that document is affected.
+
+    When fewer pages want a process than there are processes (one page sent alone, the last page of
+    a document), a page is cut into bands read by the otherwise idle processes at once (`split_pages`;
+    see pipeline/bands.py). `page` then gets a SplitRequest as its fifth argument. With more pages
+    waiting every process has a page of its own, and pages are read whole: splitting would only add
+    work."""
 
     def __init__(self, processes: int, memory_bytes: int = DEFAULT_MEMORY_BYTES,
-                 page: Callable[..., dict[str, Any]] = process_page):
+                 page: Callable[..., dict[str, Any]] = process_page, split_pages: bool = True):
         super().__init__(processes, _init_ocr_process, memory_bytes)
-        self.page = page
+        self.page, self.split_pages = page, split_pages
+        self._pages_wanted = 0  # pages of every run_pages call that are waiting for or holding a process
+        self.pages_split = 0  # pages read in bands (for tests and logs)
+
+    def _free_for_bands(self) -> int:
+        """Bands a page starting now may be cut into: its own process and those no other page wants."""
+        if not self.split_pages:
+            return 1
+        with self._lock:
+            return self.processes - self._pages_wanted + 1
+
+    def _page_done(self, _future: Future) -> None:
+        with self._lock:
+            self._pages_wanted -= 1
+
+    def _read_in_bands(self, path: Path, number: int, options: PageOptions, limits: Limits, timeout_s: float,
+                       bands: int) -> dict[str, Any]:
+        """The page prepared by one process, its bands read by as many at once, joined here. A crash or
+        hang in any of them is the page's, as in a whole-page read."""
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="ocr-bands-") as folder:
+            result = self.call(self.page, path, number, options, limits, SplitRequest(bands, folder),
+                               timeout_s=timeout_s)
+            pending = result.get("pending")
+            if pending is not None:
+                rows = pending["rows"]
+                jobs = [(pending["image"], rows[index], rows[index + 1], pending["language"], pending["dpi"],
+                         limits.page_timeout_s, index == 0 and pending["tables"]) for index in range(len(rows) - 1)]
+                with ThreadPoolExecutor(len(jobs) - 1, thread_name_prefix="band") as threads:
+                    others = [threads.submit(contextvars.copy_context().run, self.call, read_band, *job,
+                                             timeout_s=timeout_s) for job in jobs[1:]]
+                    first = self.call(read_band, *jobs[0], timeout_s=timeout_s)
+                    parts = [first, *(future.result() for future in others)]
+                page = join_bands(result, parts, options)
+                if page is None:  # ruled tables, or possibly upside down: the whole-page read decides
+                    return self.call(measured_page, self.page, path, number, options, limits, timeout_s=timeout_s)
+                result = page
+                with self._lock:
+                    self.pages_split += 1
+        PAGE_SECONDS.observe(time.perf_counter() - started)
+        PAGES.inc()
+        return result
 
     def _page(self, stop: threading.Event, path: Path, number: int, options: PageOptions, limits: Limits,
               timeout_s: float) -> dict[str, Any] | None:
@@ -141,6 +191,9 @@ class PagePool(ProcessPool):
             if stop.is_set():
                 return None
             try:
+                bands = self._free_for_bands() if attempt == 1 else 1  # a page that crashed is retried whole
+                if bands > 1:
+                    return self._read_in_bands(path, number, options, limits, timeout_s, bands)
                 return self.call(measured_page, self.page, path, number, options, limits, timeout_s=timeout_s)
             except PoolClosed:
                 raise  # shutting down: the document is retried later, nothing is charged to it
@@ -170,9 +223,13 @@ class PagePool(ProcessPool):
         try:
             while pending_numbers or in_flight:
                 while pending_numbers and len(in_flight) < window:
+                    with self._lock:  # counted before its thread starts: a page never sees its siblings as idle
+                        self._pages_wanted += 1
                     # In the caller's context: the page's log lines name its document.
-                    in_flight.add(threads.submit(contextvars.copy_context().run, self._page, stop, path,
-                                                 pending_numbers.popleft(), options, limits, timeout))
+                    future = threads.submit(contextvars.copy_context().run, self._page, stop, path,
+                                            pending_numbers.popleft(), options, limits, timeout)
+                    future.add_done_callback(self._page_done)  # also when cancelled before it started
+                    in_flight.add(future)
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     result = future.result()

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import bands as banding
 from . import engine, language, preprocess, tables
 from .errors import DEFAULT_LIMITS, DEFAULT_OPTIONS, DocumentError, Limits, PageOptions
 from .pdfpage import check_page_images, page_geometry, uncovered_ink
@@ -38,17 +39,22 @@ def validate_options(options: PageOptions) -> None:
 
 
 def process_page(
-    path: Path, page_number: int, options: PageOptions = DEFAULT_OPTIONS, limits: Limits = DEFAULT_LIMITS
+    path: Path, page_number: int, options: PageOptions = DEFAULT_OPTIONS, limits: Limits = DEFAULT_LIMITS,
+    split: banding.SplitRequest | None = None,
 ) -> dict:
-    """Text, words and page facts of page `page_number` (1-based) of the document at `path`."""
+    """Text, words and page facts of page `page_number` (1-based) of the document at `path`.
+
+    With `split`, a page that can be read in bands is prepared but not read: its result has no text
+    nor words yet and a `pending` entry (the prepared image's file and its band rows) for
+    `bands.read_band` and `bands.join`."""
     path = Path(path)
     validate_options(options)
     media_type = sniff_media_type(path)
     started = time.monotonic()
     try:
         if media_type == PDF_MEDIA_TYPE:
-            return _process_pdf_page(path, page_number, options, limits, started)
-        return _process_image_page(path, page_number, options, limits, started)
+            return _process_pdf_page(path, page_number, options, limits, started, split)
+        return _process_image_page(path, page_number, options, limits, started, split)
     except (DocumentError, MemoryError):
         raise
     except Exception as exc:  # pdfium/Pillow on damaged input
@@ -61,9 +67,9 @@ def process_page(
 
 def _result(
     number, text, source, confidence, width, height, words, dpi, reason, rotation=0, skew=0.0, units="pt",
-    lang=None, lang_confidence=None, page_tables=None, lines_seen=0,
+    lang=None, lang_confidence=None, page_tables=None, lines_seen=0, pending=None,
 ) -> dict:
-    return {
+    result = {
         "number": number,
         "text": text,
         "source": source,  # ocr | text-layer | none
@@ -81,6 +87,9 @@ def _result(
         "quality": page_quality(source, words, lines_seen),  # {"verdict": good|poor, "reason", ...}
         "tables": page_tables or [],  # ruled tables: {"bbox", "rows": [[cell text]], "cells": [[bbox]]}
     }
+    if pending is not None:  # prepared for a read in bands (see process_page)
+        result["pending"] = pending
+    return result
 
 
 # Tesseract's mean confidence on an upright page is ~95 (clean) and on an upside-down one ~35-40
@@ -100,6 +109,7 @@ class _Read:
     language_confidence: float | None = None
     tables: list[dict] = field(default_factory=list)  # bbox/cells in the OCR'd image's pixels likewise
     lines_seen: int = 0  # rows of ink shaped like text lines the layout analysis found
+    pending: dict | None = None  # set instead of text and words when the page is to be read in bands
 
 
 def _ocr_image(
@@ -110,6 +120,7 @@ def _ocr_image(
     options: PageOptions,
     limits: Limits,
     started: float,
+    split: banding.SplitRequest | None = None,
 ) -> tuple[_Read, int]:
     """Orient, straighten, resize and OCR a page image whose pixels are `scale` times page units (its
     top-left at `offset` on the page) and whose resolution is `base_dpi`. Returns the read, with its
@@ -123,17 +134,19 @@ def _ocr_image(
     rotation = 0
     if options.orientation and not across:
         rotation, _ = preprocess.detect_rotation(image, round(base_dpi), probe.line_height)
-    read = _read_oriented(image, rotation, probe, base_dpi, options, limits, started)
+    read = _read_oriented(image, rotation, probe, base_dpi, options, limits, started,
+                          split if across and not rotation else None)
+    if read.pending is not None:  # read in bands elsewhere; the orientation check follows the join
+        read.pending.update(scale=scale, offset=offset, lines_seen=probe.lines)
+        read.skew = round(read.skew, 2)
+        return read, rotation
     if options.orientation and across and (read.confidence or 0.0) < UPRIGHT_MIN_CONFIDENCE:
         rotation, _ = preprocess.detect_rotation(image, round(base_dpi), probe.line_height)
         if rotation:
             read = _read_oriented(image, rotation, probe, base_dpi, options, limits, started)
-    ox, oy = offset
 
     def to_page(box):
-        x0, y0, x1, y1 = read.transform.box_to_rendered(box)
-        return [round(ox + x0 / scale, 2), round(oy + y0 / scale, 2), round(ox + x1 / scale, 2),
-                round(oy + y1 / scale, 2)]
+        return read.transform.box_to_page(box, scale, offset)
 
     for word in read.words:
         word["bbox"] = to_page(word["bbox"])
@@ -143,6 +156,16 @@ def _ocr_image(
     read.skew = round(read.skew, 2)
     read.lines_seen = probe.lines if probe.line_height is not None else 0
     return read, rotation
+
+
+def join_bands(result: dict, parts: list[dict], options: PageOptions) -> dict | None:
+    """The page result of a page read in bands (see process_page): None when it must be read whole
+    after all, because a band found ruled tables or because the page reads so poorly it may be upside
+    down (the whole-page read then asks OSD, as for any page)."""
+    page = banding.join({k: v for k, v in result.items() if k != "pending"}, result["pending"], parts)
+    if page is None or (options.orientation and (page["confidence"] or 0.0) < UPRIGHT_MIN_CONFIDENCE):
+        return None
+    return page
 
 
 def _recognize(image, lang: str, dpi: int, limits: Limits, started: float, block: bool = False):
@@ -155,7 +178,7 @@ def _recognize(image, lang: str, dpi: int, limits: Limits, started: float, block
 
 
 def _read_oriented(image, rotation: int, probe, base_dpi: float, options: PageOptions, limits: Limits,
-                   started: float) -> _Read:
+                   started: float, split: banding.SplitRequest | None = None) -> _Read:
     """Turn the image by `rotation`, straighten and resize it, find its ruled tables, pick its language
     (language=auto) and recognise it: the page without its tables once (twice when the language
     detected is not the one of the first read), then each table cell as its own block."""
@@ -173,6 +196,14 @@ def _read_oriented(image, rotation: int, probe, base_dpi: float, options: PageOp
     transform = preprocess.Transform(image.size, rotation, factor, skew)
     prepared = transform.apply(image)
     dpi = round(base_dpi * factor)
+    if split is not None and options.language != language.AUTO:
+        # Looking for ruled tables is left to the first band's process, so its cost runs beside the reads.
+        head_start = banding.TABLES_COST * prepared.width * prepared.height if options.tables else 0.0
+        rows = banding.cut_rows(prepared, split.bands, layout.line_height * factor, head_start)
+        if len(rows) > 2:
+            pending = {"image": banding.save_image(prepared, split), "rows": rows, "language": options.language,
+                       "dpi": dpi, "tables": options.tables, "transform": transform}
+            return _Read("", [], None, skew, dpi, transform, options.language, pending=pending)
     found = tables.detect_tables(prepared) if options.tables else []
     body = tables.blank_tables(prepared, found) if found else prepared
     lang, lang_confidence = options.language, None
@@ -269,7 +300,8 @@ def _render_plan(page, width: float, height: float, options: PageOptions, limits
     return scale, box
 
 
-def _process_pdf_page(path: Path, page_number: int, options: PageOptions, limits: Limits, started: float) -> dict:
+def _process_pdf_page(path: Path, page_number: int, options: PageOptions, limits: Limits, started: float,
+                      split: banding.SplitRequest | None = None) -> dict:
     pdf = pdf_cache.get(path)
     count = len(pdf)
     if not 1 <= page_number <= count:
@@ -321,7 +353,8 @@ def _process_pdf_page(path: Path, page_number: int, options: PageOptions, limits
                 x0, y0, x1, y1 = word["bbox"]
                 draw.rectangle([(x0 - box[0] - 1) * scale, (y0 - box[1] - 1) * scale,
                                 (x1 - box[0] + 1) * scale, (y1 - box[1] + 1) * scale], fill=255)
-        read, rotation = _ocr_image(image, scale, scale * 72, (box[0], box[1]), options, limits, started)
+        read, rotation = _ocr_image(image, scale, scale * 72, (box[0], box[1]), options, limits, started,
+                                    None if kept else split)
         if kept:
             words = _merge_lines(kept, [dict(w, source="ocr") for w in read.words])
             text = "\n".join(" ".join(w["text"] for w in line) for line in _grouped(words))
@@ -330,7 +363,7 @@ def _process_pdf_page(path: Path, page_number: int, options: PageOptions, limits
                            page_tables=read.tables, lines_seen=read.lines_seen)
         return _result(page_number, read.text, "ocr", read.confidence, width, height, read.words, read.dpi, reason,
                        rotation, read.skew, lang=read.language, lang_confidence=read.language_confidence,
-                       page_tables=read.tables, lines_seen=read.lines_seen)
+                       page_tables=read.tables, lines_seen=read.lines_seen, pending=read.pending)
     finally:
         if textpage is not None:
             textpage.close()
@@ -410,17 +443,18 @@ def _merge_lines(first: list[dict], second: list[dict]) -> list[dict]:
     return merged
 
 
-def _process_image_page(path: Path, page_number: int, options: PageOptions, limits: Limits, started: float) -> dict:
+def _process_image_page(path: Path, page_number: int, options: PageOptions, limits: Limits, started: float,
+                        split: banding.SplitRequest | None = None) -> dict:
     image, image_dpi = load_image_page(path, page_number, limits)
     width, height = image.size
     if options.mode == "text":
         return _result(page_number, "", "none", None, width, height, [], None, "image has no text layer", units="px")
     # pixels are an image's page units; its recorded DPI (if any) is only a hint for Tesseract
     base_dpi = image_dpi or options.dpi
-    read, rotation = _ocr_image(image, 1.0, base_dpi, (0.0, 0.0), options, limits, started)
+    read, rotation = _ocr_image(image, 1.0, base_dpi, (0.0, 0.0), options, limits, started, split)
     return _result(page_number, read.text, "ocr", read.confidence, width, height, read.words, read.dpi, "image",
                    rotation, read.skew, "px", lang=read.language, lang_confidence=read.language_confidence,
-                   page_tables=read.tables, lines_seen=read.lines_seen)
+                   page_tables=read.tables, lines_seen=read.lines_seen, pending=read.pending)
 
 
 def document_text(pages: list[dict]) -> str:

@@ -209,3 +209,11 @@ class Transform:
         points = [self.to_rendered(x, y) for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))]
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         return [min(xs), min(ys), max(xs), max(ys)]
+
+    def box_to_page(self, box, scale: float, offset: tuple[float, float]) -> list[float]:
+        """A box of the OCR'd image -> page units, for a rendered image of `scale` pixels per page unit
+        whose top-left corner is at `offset` on the page."""
+        x0, y0, x1, y1 = self.box_to_rendered(box)
+        ox, oy = offset
+        return [round(ox + x0 / scale, 2), round(oy + y0 / scale, 2), round(ox + x1 / scale, 2),
+                round(oy + y1 / scale, 2)]
