@@ -222,9 +222,10 @@ class PagePool(ProcessPool):
         threads = ThreadPoolExecutor(window, thread_name_prefix="page")
         try:
             while pending_numbers or in_flight:
-                while pending_numbers and len(in_flight) < window:
-                    with self._lock:  # counted before its thread starts: a page never sees its siblings as idle
-                        self._pages_wanted += 1
+                starting = min(len(pending_numbers), window - len(in_flight))
+                with self._lock:  # counted before any starts: a page never takes its siblings' processes for idle
+                    self._pages_wanted += starting
+                for _ in range(starting):
                     # In the caller's context: the page's log lines name its document.
                     future = threads.submit(contextvars.copy_context().run, self._page, stop, path,
                                             pending_numbers.popleft(), options, limits, timeout)

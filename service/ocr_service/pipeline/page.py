@@ -197,12 +197,14 @@ def _read_oriented(image, rotation: int, probe, base_dpi: float, options: PageOp
     prepared = transform.apply(image)
     dpi = round(base_dpi * factor)
     if split is not None and options.language != language.AUTO:
-        # Looking for ruled tables is left to the first band's process, so its cost runs beside the reads.
-        head_start = banding.TABLES_COST * prepared.width * prepared.height if options.tables else 0.0
+        # Looking for ruled tables (on a page with rules) is left to the first band's process, so its
+        # cost runs beside the reads.
+        ruled = options.tables and tables.might_have_tables(prepared)
+        head_start = banding.TABLES_COST * prepared.width * prepared.height if ruled else 0.0
         rows = banding.cut_rows(prepared, split.bands, layout.line_height * factor, head_start)
         if len(rows) > 2:
             pending = {"image": banding.save_image(prepared, split), "rows": rows, "language": options.language,
-                       "dpi": dpi, "tables": options.tables, "transform": transform}
+                       "dpi": dpi, "tables": ruled, "transform": transform}
             return _Read("", [], None, skew, dpi, transform, options.language, pending=pending)
     found = tables.detect_tables(prepared) if options.tables else []
     body = tables.blank_tables(prepared, found) if found else prepared

@@ -42,15 +42,37 @@ def _positions(profile: np.ndarray, min_length: int) -> list[int]:
     return [int(g) for g in groups]
 
 
+def _ink(image):
+    import cv2
+
+    grey = np.asarray(image, dtype=np.uint8)
+    _, ink = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    return ink
+
+
+def _has_rules(ink, h_len: int) -> bool:
+    """Whether any row has a run of ink at least `h_len` long (what opening with the rule kernel keeps):
+    an erosion answers it in a tenth of the time the whole search takes."""
+    import cv2
+
+    return bool(cv2.erode(ink, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1))).any())
+
+
+def might_have_tables(image) -> bool:
+    """False when the page has no horizontal rule at all, hence no ruled table."""
+    return _has_rules(_ink(image), max(40, image.width // 25))
+
+
 def detect_tables(image) -> list[Table]:
     """Ruled tables on a greyscale page image (PIL, text at reading size)."""
     import cv2
 
-    grey = np.asarray(image, dtype=np.uint8)
-    height, width = grey.shape
-    _, ink = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU)
+    ink = _ink(image)
+    height, width = ink.shape
     # Rules are far longer than any letter stroke: opening with long thin kernels keeps only them.
     h_len, v_len = max(40, width // 25), max(30, height // 60)
+    if not _has_rules(ink, h_len):  # a table's rows are ruled: without a horizontal rule there is none
+        return []
     horizontal = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (h_len, 1)))
     vertical = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, v_len)))
     # rules that stop a pixel or two short of each other still meet
