@@ -51,7 +51,8 @@ def measure(servers, workdir: Path, split: bool = True) -> list[Row]:
         path = workdir / f"page-{n}.pdf"
         path.write_bytes(data)
         pngs += render_pngs(path, workdir / f"png-{n}")
-    service = embedded_service(servers, "single-page", **({} if split else {"SPLIT_PAGES": "false"}))
+    service = embedded_service(servers, "single-page" if split else "single-page-whole",
+                               **({} if split else {"SPLIT_PAGES": "false"}))
     service_s, cli_s, service_texts, cli_texts = [], [], [], []
     with service.client() as client:
         process(client, scanned_pdf(2 * CORES, lines=5, seed=998)[0], "warm-up")
