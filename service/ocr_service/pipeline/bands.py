@@ -17,9 +17,10 @@ import numpy as np
 
 from .quality import page_quality
 
-# A band costs a call, an image load and Tesseract's own per-image set-up: below a few lines that
-# costs more than reading them beside the others saves.
-MIN_BAND_LINES = 3
+# A page read in bands costs a second call, an image file and Tesseract's per-image set-up, and its
+# preparation is not shortened: measured, a page of about a dozen lines or fewer came back no sooner
+# split than whole, so each band needs several lines.
+MIN_BAND_LINES = 5
 # The smallest run of blank rows worth cutting in, as a share of the text line height: the rows
 # between two lines of single-spaced text are about a third of a line.
 MIN_GAP = 0.2
