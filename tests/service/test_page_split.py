@@ -184,3 +184,18 @@ def test_process_page_without_a_split_request_is_unchanged(tmp_path):
     path.write_bytes(samples.scanned_pdf([truth], seed=61))
     page = process_page(path, 1)
     assert "pending" not in page and samples.cer(truth, page["text"]) < 0.01
+
+
+def test_a_page_is_read_whole_while_other_documents_wait(tmp_path):
+    """Processes a lone page leaves idle go to the documents waiting in the queue, not to its bands."""
+    truth = samples.sample_text(71, lines=30)
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(samples.scanned_pdf([truth], seed=71))
+    pool = PagePool(2)
+    try:
+        [page] = pool.run_pages(path, [1], PageOptions(), Limits(), others_waiting=lambda: True)
+        assert pool.pages_split == 0 and samples.cer(truth, page["text"]) < 0.01
+        [page] = pool.run_pages(path, [1], PageOptions(), Limits(), others_waiting=lambda: False)
+        assert pool.pages_split == 1 and samples.cer(truth, page["text"]) < 0.01
+    finally:
+        pool.shutdown()

@@ -134,10 +134,10 @@ class PagePool(ProcessPool):
     if that fails too, its document fails naming the page, and only that document is affected.
 
     When fewer pages want a process than there are processes (one page sent alone, the last page of
-    a document), a page is cut into bands read by the otherwise idle processes at once (`split_pages`;
-    see pipeline/bands.py). `page` then gets a SplitRequest as its fifth argument. With more pages
-    waiting every process has a page of its own, and pages are read whole: splitting would only add
-    work."""
+    a document) and no other document waits (`others_waiting`), a page is cut into bands read by the
+    otherwise idle processes at once (`split_pages`; see pipeline/bands.py). `page` then gets a
+    SplitRequest as its fifth argument. With more work waiting every process gets a page of its own,
+    and pages are read whole: splitting would only add work."""
 
     def __init__(self, processes: int, memory_bytes: int = DEFAULT_MEMORY_BYTES,
                  page: Callable[..., dict[str, Any]] = process_page, split_pages: bool = True):
@@ -146,12 +146,14 @@ class PagePool(ProcessPool):
         self._pages_wanted = 0  # pages of every run_pages call that are waiting for or holding a process
         self.pages_split = 0  # pages read in bands (for tests and logs)
 
-    def _free_for_bands(self) -> int:
-        """Bands a page starting now may be cut into: its own process and those no other page wants."""
+    def _free_for_bands(self, others_waiting: Callable[[], bool] | None) -> int:
+        """Bands a page starting now may be cut into: its own process and those no other page wants,
+        unless other documents wait for them."""
         if not self.split_pages:
             return 1
         with self._lock:
-            return self.processes - self._pages_wanted + 1
+            free = self.processes - self._pages_wanted + 1
+        return 1 if free < 2 or (others_waiting is not None and others_waiting()) else free
 
     def _page_done(self, _future: Future) -> None:
         with self._lock:
@@ -186,12 +188,13 @@ class PagePool(ProcessPool):
         return result
 
     def _page(self, stop: threading.Event, path: Path, number: int, options: PageOptions, limits: Limits,
-              timeout_s: float) -> dict[str, Any] | None:
+              timeout_s: float, others_waiting: Callable[[], bool] | None = None) -> dict[str, Any] | None:
         for attempt in (1, 2):
             if stop.is_set():
                 return None
             try:
-                bands = self._free_for_bands() if attempt == 1 else 1  # a page that crashed is retried whole
+                # a page that crashed is retried whole
+                bands = self._free_for_bands(others_waiting) if attempt == 1 else 1
                 if bands > 1:
                     return self._read_in_bands(path, number, options, limits, timeout_s, bands)
                 return self.call(measured_page, self.page, path, number, options, limits, timeout_s=timeout_s)
@@ -210,10 +213,12 @@ class PagePool(ProcessPool):
         raise AssertionError("unreachable")
 
     def run_pages(self, path: Path, numbers: Iterable[int], options: PageOptions, limits: Limits,
-                  timeout_s: float | None = None) -> Iterator[dict[str, Any]]:
+                  timeout_s: float | None = None,
+                  others_waiting: Callable[[], bool] | None = None) -> Iterator[dict[str, Any]]:
         """Yield page results as they finish. At most two pages per process are in flight, so a
         long document never holds more than a few rendered pages in memory at once. Raises
-        DocumentError for a page that crashed or hung its process twice."""
+        DocumentError for a page that crashed or hung its process twice. `others_waiting`: whether
+        other documents wait for a process (asked before a page would be split)."""
         pending_numbers = deque(numbers)
         window = self.processes * 2
         stop = threading.Event()
@@ -228,7 +233,7 @@ class PagePool(ProcessPool):
                 for _ in range(starting):
                     # In the caller's context: the page's log lines name its document.
                     future = threads.submit(contextvars.copy_context().run, self._page, stop, path,
-                                            pending_numbers.popleft(), options, limits, timeout)
+                                            pending_numbers.popleft(), options, limits, timeout, others_waiting)
                     future.add_done_callback(self._page_done)  # also when cancelled before it started
                     in_flight.add(future)
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)

@@ -116,7 +116,8 @@ class DocumentRunner:
                 raise OSError("the stored upload does not match the SHA-256 it was accepted with")
             # The pool's own wait is a backstop for a page that hangs past the engine's timeout.
             pages = self.pool.run_pages(path, todo, page_options, self.config.limits,
-                                        timeout_s=self.config.page_timeout_s * 2 + 30)
+                                        timeout_s=self.config.page_timeout_s * 2 + 30,
+                                        others_waiting=self._others_waiting)
             try:
                 for page in pages:
                     if self.store.save_page(key, page) is not DocumentStatus.PROCESSING:
@@ -139,6 +140,14 @@ class DocumentRunner:
             DOCUMENTS_FINISHED.labels(status=DocumentStatus.COMPLETED.value).inc()
             log.info("document completed: %d pages in %.1f s", record.pages_total, time.monotonic() - started)
             document_ended(self.store, key)
+
+    def _others_waiting(self) -> bool:
+        """Whether documents wait for a worker: a page is then read whole, its idle processes left to them
+        (splitting a page costs a little work, which a backlog pays for in throughput)."""
+        try:
+            return self.store.queue_stats()[0] > 0
+        except StoreUnavailable:
+            return True
 
     def _fail(self, key: str, cache_key: str, code: str, message: str) -> None:
         error = {"code": code, "message": message}
