@@ -134,3 +134,14 @@ def test_without_a_measurement_the_flag_is_required(tmp_path, monkeypatch, capsy
     assert capacity.main(["--pages-per-core-s", "1", "--burst-pages", "500", "--burst-seconds", "60"]) == 0
     out = capsys.readouterr().out
     assert "per 1,000 pages" in out and "p95" in out
+
+
+def test_cpu_seconds_per_page_win_over_the_wall_clock(tmp_path):
+    """Other load on the measuring machine stretches the wall clock, not the CPU seconds a page costs."""
+    results = tmp_path / "latest.json"
+    row = {"name": "Throughput vs tesseract CLI",
+           "details": {"service_pages_per_s": 1.0, "cores": 2, "cpu_s_per_page": {"service": 0.8}}}
+    results.write_text(json.dumps({"rows": [row]}))
+    rate, source = capacity.measured_pages_per_core_s(results)
+    assert rate == pytest.approx(1.25) and "CPU second" in source
+    assert capacity.measured_pages_per_core_s(tmp_path / "absent.json") is None
