@@ -77,10 +77,11 @@ output "ssm_kms_key_arn" {
 }
 
 output "log_group_names" {
-  description = "CloudWatch log groups of the app and Docker logs."
+  description = "CloudWatch log groups of the app and Docker logs and of the service's metrics."
   value = {
-    app    = module.monitoring.app_log_group_name
-    docker = module.monitoring.docker_log_group_name
+    app     = module.monitoring.app_log_group_name
+    docker  = module.monitoring.docker_log_group_name
+    metrics = module.monitoring.metrics_log_group_name
   }
 }
 

@@ -279,7 +279,7 @@ variable "ssm_kms_key_id" {
 }
 
 variable "log_group_prefix" {
-  description = "Prefix of the app and Docker log groups; must match the log_group_prefix the Packer builds used (their default is /ocr-service)."
+  description = "Prefix of the app, Docker and metrics log groups; must match the log_group_prefix the Packer builds used (their default is /ocr-service)."
   type        = string
   default     = "/ocr-service"
 }

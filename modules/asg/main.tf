@@ -9,11 +9,14 @@ locals {
   # The ALB sends X-Forwarded-For/Proto from inside the VPC: trusted from there only.
   forwarded_allow_ips = coalesce(var.forwarded_allow_ips, data.aws_vpc.this.cidr_block)
 
+  # ASG_NAME: the CloudWatch agent's Prometheus target carries it as the AutoScalingGroupName label,
+  # the dimension the backlog policy and the queue alarms read; without it the agent drops the metrics.
   environment = merge(
     var.environment,
     {
       PORT                 = tostring(var.service_port)
       AWS_REGION           = local.region
+      ASG_NAME             = var.name
       FORWARDED_ALLOW_IPS  = local.forwarded_allow_ips
       TIMEOUT_KEEP_ALIVE_S = tostring(var.keep_alive_timeout)
     },
@@ -110,6 +113,7 @@ module "instance_profile" {
   parameters_policy_name     = "read-service-parameters"
   ssm_kms_key_arn            = var.ssm_kms_key_arn
   enable_ssm_session_manager = var.enable_ssm_session_manager
+  metric_namespaces          = [var.metrics_namespace, "${var.metrics_namespace}/*"]
   tags                       = var.tags
 }
 

@@ -133,6 +133,30 @@ moved {
   to   = aws_iam_role_policy.parameters
 }
 
+# CloudWatchAgentServerPolicy allows cloudwatch:PutMetricData in any namespace; the explicit Deny
+# narrows it to the machine's own, whatever else is attached. (The service's queue metrics reach
+# CloudWatch as embedded metric format log events, through the agent's logs permissions.)
+data "aws_iam_policy_document" "metrics" {
+  statement {
+    sid       = "DenyOtherMetricNamespaces"
+    effect    = "Deny"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringNotLike"
+      variable = "cloudwatch:namespace"
+      values   = var.metric_namespaces
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "metrics" {
+  name   = "publish-own-metrics"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.metrics.json
+}
+
 resource "aws_iam_instance_profile" "this" {
   name_prefix = "${substr(var.name, 0, 30)}-"
   role        = aws_iam_role.this.name

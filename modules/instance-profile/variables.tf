@@ -61,3 +61,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "metric_namespaces" {
+  description = "CloudWatch namespaces (wildcards allowed) the machines may publish metrics to; cloudwatch:PutMetricData to any other is explicitly denied."
+  type        = list(string)
+  default     = ["OCRService", "OCRService/*"]
+
+  validation {
+    condition     = length(var.metric_namespaces) > 0
+    error_message = "metric_namespaces must not be empty."
+  }
+}

@@ -245,6 +245,8 @@ def test_launch_template_requires_imdsv2_and_carries_no_secret(outputs, aws_clie
     assert int(settings["TIMEOUT_KEEP_ALIVE_S"]) > 300  # alb_idle_timeout's default
     # /metrics open to the CloudWatch agent on the instance (the load balancer answers it 404 itself)
     assert "/metrics" in json.loads(settings["OPEN_PATHS"])
+    # The agent labels the queue metrics with it: the dimension the backlog policy and the alarms read.
+    assert settings["ASG_NAME"] == outputs["asg_name"]
     assert f"API_KEY={outputs['ssm_parameter_names']['api_key']}" in user_data
     for secret in SECRETS:
         assert secret not in user_data, "a secret is baked into the launch template's user data"
@@ -306,6 +308,14 @@ def test_alarms(aws_client):
     assert any(":automate:" in action and action.endswith(":ec2:recover") for action in recover["AlarmActions"])
 
 
+def test_agent_log_groups_exist(outputs, aws_client):
+    """The groups the agent writes to (app and Docker logs, the metrics' EMF events), with a retention."""
+    groups = {g["logGroupName"]: g for g in aws_client("logs").describe_log_groups()["logGroups"]}
+    assert set(outputs["log_group_names"]) == {"app", "docker", "metrics"}
+    for name in outputs["log_group_names"].values():
+        assert groups[name].get("retentionInDays"), f"{name} missing or kept forever"
+
+
 def test_ssm_parameters_hold_the_secrets(outputs, aws_client):
     ssm = aws_client("ssm")
     names = outputs["ssm_parameter_names"]
@@ -339,7 +349,8 @@ def _role_statements(iam, role_name: str) -> list[dict]:
 
 def test_each_role_reads_only_its_own_parameters(outputs, aws_client):
     """IAM as applied (inline and managed policies together): the OCR role reads its three parameters,
-    the Redis role only the password, neither any other parameter; kms:Decrypt only with the stack's key."""
+    the Redis role only the password, neither any other parameter; kms:Decrypt only with the stack's key;
+    metrics only in their own namespaces."""
     iam, ssm = aws_client("iam"), aws_client("ssm")
     arns = {
         key: ssm.get_parameter(Name=name)["Parameter"]["ARN"] for key, name in outputs["ssm_parameter_names"].items()
@@ -362,3 +373,7 @@ def test_each_role_reads_only_its_own_parameters(outputs, aws_client):
         assert allowed(role, "kms:Decrypt", outputs["ssm_kms_key_arn"])
         other_key = outputs["ssm_kms_key_arn"].rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
         assert not allowed(role, "kms:Decrypt", other_key), "kms:Decrypt beyond the stack's key"
+    # The managed agent policy allows PutMetricData anywhere; the roles' Deny keeps them to their namespaces.
+    for role, namespace in ((ocr, "OCRService/Instances"), (redis, "OCRService/Redis")):
+        assert allowed(role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace})
+        assert not allowed(role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/EC2"})

@@ -41,10 +41,12 @@ def _parameter_arn(emulator, name: str) -> str:
 
 
 def _role_policy(plan, module: str) -> list[dict]:
-    (policy,) = [r for r in plan.resources("aws_iam_role_policy") if r.address.startswith(f"module.{module}.")]
-    text = policy.body["policy"]
-    assert text.startswith("{"), f"{policy.address}: policy unknown at plan time ({text})"
-    return statements(json.loads(text))
+    """The statements of the module's inline role policies (parameters, metric namespaces)."""
+    policies = [r for r in plan.resources("aws_iam_role_policy") if r.address.startswith(f"module.{module}.")]
+    assert policies, f"module.{module} has no inline role policy"
+    for policy in policies:
+        assert policy.body["policy"].startswith("{"), f"{policy.address}: policy unknown at plan time"
+    return statements(*(json.loads(p.body["policy"]) for p in policies))
 
 
 def test_plain_http_only_when_allowed(options):
