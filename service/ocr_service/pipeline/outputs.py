@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import ctypes
 import html
+import json
 import math
 import os
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import DEFAULT_LIMITS, Limits
@@ -39,9 +41,31 @@ def _bbox(values, factor: float) -> str:
     return " ".join(str(round(v / factor)) for v in values)
 
 
-def render_hocr(document_id: str, pages: list[dict]) -> str:
+def read_pages(pages: Iterable[dict] | Path) -> Iterator[dict]:
+    """Page results in page order, from a list or, a page at a time, from a file of JSON lines."""
+    if isinstance(pages, (str, Path)):
+        with open(pages, encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+    else:
+        yield from sorted(pages, key=lambda p: p["number"])
+
+
+def render_hocr(document_id: str, pages: Iterable[dict] | Path) -> str:
     """hOCR 1.2 (XHTML) of the stored pages: ocr_page > ocr_line > ocrx_word with boxes and x_wconf."""
-    out = [
+    return "\n".join(_hocr_lines(document_id, pages))
+
+
+def write_hocr(document_id: str, pages: Iterable[dict] | Path, out_path: Path) -> None:
+    """render_hocr into a file, a page at a time."""
+    with open(out_path, "w", encoding="utf-8") as out:
+        for index, line in enumerate(_hocr_lines(document_id, pages)):
+            out.write(("\n" if index else "") + line)
+
+
+def _hocr_lines(document_id: str, pages: Iterable[dict] | Path) -> Iterator[str]:
+    yield from [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
         '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">',
@@ -54,7 +78,8 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
         "</head>",
         "<body>",
     ]
-    for page in sorted(pages, key=lambda p: p["number"]):
+    for page in read_pages(pages):
+        out: list[str] = []
         n = page["number"]
         factor = _units_per_pixel(page)
         # an image's boxes are in its own pixels, whose resolution the page result does not keep
@@ -86,8 +111,8 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
                 )
             out.append("</span>")
         out.append("</div>")
-    out += ["</body>", "</html>", ""]
-    return "\n".join(out)
+        yield from out
+    yield from ["</body>", "</html>", ""]
 
 
 def _hocr_table(n: int, ti: int, table: dict, words: list[dict], factor: float) -> list[str]:
@@ -277,31 +302,32 @@ def render_searchable_pdf(original_path: Path, pages: list[dict], limits: Limits
         return out.read_bytes()
 
 
-def write_output(original_path: Path, document_id: str, pages: list[dict], format: str, out_path: Path,
+def write_output(original_path: Path, document_id: str, pages: list[dict] | Path, format: str, out_path: Path,
                  limits: Limits = DEFAULT_LIMITS) -> None:
     """Write `format` of the document to `out_path`: "pdf" (searchable), "hocr", or "png" (a picture of
-    the one page in `pages`)."""
+    the one page in `pages`). `pages` may be a file of JSON lines, read a page at a time."""
     if format == "pdf":
         write_searchable_pdf(Path(original_path), pages, Path(out_path), limits)
     elif format == "png":
         from .preview import render_page_png
 
-        Path(out_path).write_bytes(render_page_png(Path(original_path), pages[0]["number"], limits))
+        first = next(read_pages(pages))
+        Path(out_path).write_bytes(render_page_png(Path(original_path), first["number"], limits))
     elif format == "hocr":
-        Path(out_path).write_text(render_hocr(document_id, pages), encoding="utf-8")
+        write_hocr(document_id, pages, Path(out_path))
     else:
         raise ValueError(f"unknown output format {format!r}")
 
 
-def write_searchable_pdf(original_path: Path, pages: list[dict], out_path: Path,
+def write_searchable_pdf(original_path: Path, pages: list[dict] | Path, out_path: Path,
                          limits: Limits = DEFAULT_LIMITS) -> None:
     import pypdfium2 as pdfium
 
-    by_number = {p["number"]: p for p in pages}
     if sniff_media_type(original_path) == PDF_MEDIA_TYPE:
         pdf = pdfium.PdfDocument(str(original_path))
         fonts = _Fonts(pdf)
-        for number, result in sorted(by_number.items()):
+        for result in read_pages(pages):  # one page's words in memory at a time
+            number = result["number"]
             if result.get("source") not in ("ocr", "mixed") or not result.get("words") or not 1 <= number <= len(pdf):
                 continue
             # a mixed page keeps its own text for the fonts that had real text: only OCR'd words are added
@@ -312,7 +338,22 @@ def write_searchable_pdf(original_path: Path, pages: list[dict], out_path: Path,
             page.close()
         _save(pdf, out_path)
     else:
-        _write_image_document(original_path, by_number, out_path, limits)
+        _write_image_document(original_path, _InOrder(read_pages(pages)), out_path, limits)
+
+
+class _InOrder:
+    """Page results looked up by increasing page number from an iterator in page order."""
+
+    def __init__(self, pages: Iterator[dict]):
+        self._pages = pages
+        self._next = next(pages, None)
+
+    def get(self, number: int) -> dict | None:
+        while self._next is not None and self._next["number"] < number:
+            self._next = next(self._pages, None)
+        if self._next is not None and self._next["number"] == number:
+            return self._next
+        return None
 
 
 def _save(pdf, out_path: Path) -> None:
@@ -323,7 +364,7 @@ def _save(pdf, out_path: Path) -> None:
         pdf.close()
 
 
-def _write_image_document(path: Path, by_number: dict[int, dict], out_path: Path, limits: Limits) -> None:
+def _write_image_document(path: Path, by_number: _InOrder, out_path: Path, limits: Limits) -> None:
     """One PDF page per frame, built a batch of frames at a time: each batch is saved to disk (pdfium
     compresses the bitmaps then) and its bitmaps freed before the next batch is decoded."""
     import pypdfium2 as pdfium
