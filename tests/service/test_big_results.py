@@ -95,7 +95,8 @@ def test_hocr_result_has_every_page(big_service):
 def test_searchable_pdf_has_every_page_and_its_words(big_service):
     import pypdfium2 as pdfium
 
-    response = big_service.get("/result/book", params={"format": "pdf"})
+    # Building the text layer of 2,000 pages takes pdfium a while on a loaded machine.
+    response = big_service.get("/result/book", params={"format": "pdf"}, timeout=900)
     assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
     pdf = pdfium.PdfDocument(response.content)
     try:
