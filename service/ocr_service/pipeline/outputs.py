@@ -23,6 +23,8 @@ _PDFIUM_LOCK = threading.Lock()
 # Image frames are turned into PDF pages this many at a time, each batch saved (compressed) to disk
 # before the next is decoded: a many-frame TIFF never has more than a batch of bitmaps in memory.
 FRAMES_PER_BATCH = 8
+# A PDF longer than this gets its text layer a batch of this many pages at a time (see _write_pdf_in_batches).
+PAGES_PER_BATCH = 25
 _HOCR_RES = 300  # PDF pages are in points; hOCR wants pixels, so boxes are given at 300 DPI
 
 
@@ -323,22 +325,59 @@ def write_searchable_pdf(original_path: Path, pages: list[dict] | Path, out_path
                          limits: Limits = DEFAULT_LIMITS) -> None:
     import pypdfium2 as pdfium
 
-    if sniff_media_type(original_path) == PDF_MEDIA_TYPE:
-        pdf = pdfium.PdfDocument(str(original_path))
-        fonts = _Fonts(pdf)
-        for result in read_pages(pages):  # one page's words in memory at a time
-            number = result["number"]
-            if result.get("source") not in ("ocr", "mixed") or not result.get("words") or not 1 <= number <= len(pdf):
-                continue
-            # a mixed page keeps its own text for the fonts that had real text: only OCR'd words are added
-            words = [w for w in result["words"] if w.get("source", "ocr") == "ocr"]
-            page = pdf[number - 1]
-            _add_words(pdf, page, fonts, words, result.get("rotation", 0) or 0, 1.0)
-            page.gen_content()
-            page.close()
-        _save(pdf, out_path)
-    else:
+    if sniff_media_type(original_path) != PDF_MEDIA_TYPE:
         _write_image_document(original_path, _InOrder(read_pages(pages)), out_path, limits)
+        return
+    pdf = pdfium.PdfDocument(str(original_path))
+    if len(pdf) > PAGES_PER_BATCH:
+        _write_pdf_in_batches(pdf, _InOrder(read_pages(pages)), out_path)
+        return
+    fonts = _Fonts(pdf)
+    for result in read_pages(pages):  # one page's words in memory at a time
+        if 1 <= result["number"] <= len(pdf):
+            _layer_page(pdf, fonts, result["number"] - 1, result)
+    _save(pdf, out_path)
+
+
+def _layer_page(pdf, fonts: _Fonts, index: int, result: dict | None) -> None:
+    """Lay the OCR'd words of `result` invisibly over page `index` of pdf."""
+    if result is None or result.get("source") not in ("ocr", "mixed") or not result.get("words"):
+        return
+    # a mixed page keeps its own text for the fonts that had real text: only OCR'd words are added
+    words = [w for w in result["words"] if w.get("source", "ocr") == "ocr"]
+    page = pdf[index]
+    _add_words(pdf, page, fonts, words, result.get("rotation", 0) or 0, 1.0)
+    page.gen_content()
+    page.close()
+
+
+def _write_pdf_in_batches(pdf, results: _InOrder, out_path: Path) -> None:
+    """A long PDF's text layer, built a batch of pages at a time in a document of its own, each saved to
+    disk, then the batches joined. pdfium's content generation walks the whole document on every page,
+    so in place it costs time quadratic in the pages (minutes for a 2,000-page book). The document-level
+    parts of the original (outline, metadata, forms) are not carried over; short documents, done in
+    place, keep them."""
+    import pypdfium2 as pdfium
+
+    total = len(pdf)
+    with tempfile.TemporaryDirectory(prefix="batches-", dir=out_path.parent) as folder:
+        names = []
+        for start in range(0, total, PAGES_PER_BATCH):
+            batch = pdfium.PdfDocument.new()
+            batch.import_pages(pdf, list(range(start, min(total, start + PAGES_PER_BATCH))))
+            fonts = _Fonts(batch)
+            for index in range(len(batch)):
+                _layer_page(batch, fonts, index, results.get(start + index + 1))
+            names.append(Path(folder) / f"{start:06d}.pdf")
+            _save(batch, names[-1])
+        pdf.close()
+        joined = pdfium.PdfDocument.new()
+        for name in names:  # importing copies the saved objects; no content is generated again
+            part = pdfium.PdfDocument(str(name))
+            joined.import_pages(part)
+            part.close()
+            os.unlink(name)
+        _save(joined, out_path)
 
 
 class _InOrder:
