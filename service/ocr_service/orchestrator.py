@@ -18,11 +18,13 @@ import hashlib
 import itertools
 import json
 import logging
+import shutil
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -52,6 +54,7 @@ from .jobs.webhooks import check_callback_url, delivery_state, document_ended, s
 from .logs import current_request_id
 from .metrics import DOCUMENTS_FINISHED
 from .pipeline import DocumentInfo, PageOptions, document_quality, document_text, validate_options
+from .pipeline.outputs import PageLines
 from .pipeline.ranges import canonical_page_ranges, select_pages
 from .store.base import Cache, DocumentStore
 from .store.lifecycle import delete_document, result_cache_key
@@ -71,6 +74,7 @@ STREAMED_RESULT_PAGES = 50
 MAX_CACHED_RESULT_BYTES = 2 * 1024 * 1024
 QUICK_RESULT_PAGES = 20  # results up to this many pages may be assembled on the event loop
 STREAM_CHUNK_BYTES = 64 * 1024  # a streamed answer is written in pieces of about this size
+OUTPUT_POLL_S = 0.01  # how often a growing output file is looked at for more bytes
 ENQUEUE_RETRY_MAX_S = 5.0  # longest pause between attempts to queue what the queue refused
 
 
@@ -102,6 +106,20 @@ def _chunked(pieces: Iterator[str], size: int = STREAM_CHUNK_BYTES) -> Iterator[
             buffer, length = [], 0
     if buffer:
         yield "".join(buffer).encode()
+
+
+def _in_background(work: Callable[[], T]) -> Future[T]:
+    """work() in a thread of its own; its outcome in the future."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as error:  # handed to whoever reads the future
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="output", daemon=True).start()
+    return future
 
 
 def _encode_cursor(created_at: str, key: str) -> str:
@@ -508,6 +526,61 @@ class Orchestrator:
             source = self.original(status) if format == "pdf" else contextlib.nullcontext(None)
             with source as original:
                 return self._render(original, status.document_id, Path(lines.name), format, count)
+
+    async def output_stream(self, status: StatusView, format: str) -> Iterator[bytes]:
+        """The `format` output ("pdf", "hocr") of a long document as pieces of bytes, sent while it is built:
+        the pages go to the sandboxed child through a file it reads as it grows, and the child's output file
+        is read as it grows too. The first piece is awaited here, so a renderer that is busy or fails before
+        writing anything answers with an error, not a cut stream."""
+        chunks = self._output_pieces(status, format)
+        first = await self._in_thread(lambda: next(chunks, b""))
+        return itertools.chain((first,), chunks)
+
+    def _output_pieces(self, status: StatusView, format: str) -> Iterator[bytes]:
+        if self._render is None:
+            raise RuntimeError("this orchestrator was built without a renderer")
+        folder = Path(tempfile.mkdtemp(prefix="output-"))
+        try:
+            lines_path, out_path = folder / "pages.jsonl", folder / f"output.{format}"
+            lines_path.touch()
+            out_path.touch()
+            written: Future[None] = _in_background(lambda: self._write_page_lines(status, lines_path))
+
+            def render() -> Path:
+                source = self.original(status) if format == "pdf" else contextlib.nullcontext(None)
+                with source as original:
+                    return self._render(original, status.document_id, PageLines(lines_path), format,
+                                        max(status.pages_total, status.pages_done), out_path)
+
+            rendered = _in_background(render)
+            with open(out_path, "rb") as out:
+                while True:
+                    chunk = out.read(STREAM_CHUNK_BYTES)
+                    if chunk:
+                        yield chunk
+                    elif rendered.done():
+                        rendered.result()  # raises what the renderer raised
+                        while chunk := out.read(STREAM_CHUNK_BYTES):
+                            yield chunk
+                        written.result()  # a store that failed mid-way cuts the answer short
+                        return
+                    else:
+                        time.sleep(OUTPUT_POLL_S)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _write_page_lines(self, status: StatusView, path: Path) -> None:
+        """The pages as JSON lines, a batch of pages at a time, then the empty line that ends them (written
+        whatever happens, so the child never waits for pages that will not come)."""
+        try:
+            with open(path, "a", encoding="utf-8") as lines:
+                for index, page in enumerate(self.pages_iter(status, words=True), start=1):
+                    lines.write(_dumps(page) + "\n")
+                    if index % 16 == 0:
+                        lines.flush()
+        finally:
+            with open(path, "a", encoding="utf-8") as lines:
+                lines.write("\n")
 
     def pages_iter(self, status: StatusView, words: bool = True) -> Iterable[dict[str, Any]]:
         """The document's pages: from memory (and the cache) when short, lazily from the store when long."""

@@ -249,6 +249,10 @@ async def get_result(
             return StreamingResponse(await orchestrator.result_stream(status, "text"),
                                      media_type="text/plain; charset=utf-8")
         return PlainTextResponse(await orchestrator.result_text(status))
+    if format in ("hocr", "pdf") and orchestrator.streams_result(status):  # sent while the child builds it
+        headers = {"Content-Disposition": f'attachment; filename="{document_id}.pdf"'} if format == "pdf" else None
+        return StreamingResponse(await orchestrator.output_stream(status, format), headers=headers,
+                                 media_type="text/html; charset=utf-8" if format == "hocr" else "application/pdf")
     if format in ("hocr", "pdf"):  # built from the original in a sandboxed child, streamed from its file
         output = await orchestrator.render_output(status, format)
         cleanup = BackgroundTask(output.unlink, missing_ok=True)

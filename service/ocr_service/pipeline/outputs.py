@@ -12,7 +12,9 @@ import math
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DEFAULT_LIMITS, Limits
@@ -43,9 +45,24 @@ def _bbox(values, factor: float) -> str:
     return " ".join(str(round(v / factor)) for v in values)
 
 
-def read_pages(pages: Iterable[dict] | Path) -> Iterator[dict]:
-    """Page results in page order, from a list or, a page at a time, from a file of JSON lines."""
-    if isinstance(pages, (str, Path)):
+@dataclass(frozen=True)
+class PageLines:
+    """A file of page results as JSON lines, in page order, that another process is still writing: it
+    ends with an empty line. Read as it grows, so an output is built while the pages are still coming."""
+
+    path: Path
+    poll_s: float = 0.005
+
+
+Pages = Iterable[dict] | Path | PageLines
+
+
+def read_pages(pages: Pages) -> Iterator[dict]:
+    """Page results in page order, from a list or, a page at a time, from a file of JSON lines (complete,
+    or still being written: PageLines)."""
+    if isinstance(pages, PageLines):
+        yield from _follow(pages)
+    elif isinstance(pages, (str, Path)):
         with open(pages, encoding="utf-8") as lines:
             for line in lines:
                 if line.strip():
@@ -54,19 +71,34 @@ def read_pages(pages: Iterable[dict] | Path) -> Iterator[dict]:
         yield from sorted(pages, key=lambda p: p["number"])
 
 
-def render_hocr(document_id: str, pages: Iterable[dict] | Path) -> str:
+def _follow(pages: PageLines) -> Iterator[dict]:
+    with open(pages.path, encoding="utf-8") as lines:
+        partial = ""
+        while True:
+            line = lines.readline()
+            if not line.endswith("\n"):  # nothing more yet, or half a line
+                partial += line
+                time.sleep(pages.poll_s)
+                continue
+            line, partial = partial + line, ""
+            if not line.strip():
+                return  # the writer's end mark
+            yield json.loads(line)
+
+
+def render_hocr(document_id: str, pages: Pages) -> str:
     """hOCR 1.2 (XHTML) of the stored pages: ocr_page > ocr_line > ocrx_word with boxes and x_wconf."""
     return "\n".join(_hocr_lines(document_id, pages))
 
 
-def write_hocr(document_id: str, pages: Iterable[dict] | Path, out_path: Path) -> None:
+def write_hocr(document_id: str, pages: Pages, out_path: Path) -> None:
     """render_hocr into a file, a page at a time."""
     with open(out_path, "w", encoding="utf-8") as out:
         for index, line in enumerate(_hocr_lines(document_id, pages)):
             out.write(("\n" if index else "") + line)
 
 
-def _hocr_lines(document_id: str, pages: Iterable[dict] | Path) -> Iterator[str]:
+def _hocr_lines(document_id: str, pages: Pages) -> Iterator[str]:
     yield from [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
@@ -304,7 +336,7 @@ def render_searchable_pdf(original_path: Path, pages: list[dict], limits: Limits
         return out.read_bytes()
 
 
-def write_output(original_path: Path, document_id: str, pages: list[dict] | Path, format: str, out_path: Path,
+def write_output(original_path: Path, document_id: str, pages: Pages, format: str, out_path: Path,
                  limits: Limits = DEFAULT_LIMITS) -> None:
     """Write `format` of the document to `out_path`: "pdf" (searchable), "hocr", or "png" (a picture of
     the one page in `pages`). `pages` may be a file of JSON lines, read a page at a time."""
@@ -321,7 +353,7 @@ def write_output(original_path: Path, document_id: str, pages: list[dict] | Path
         raise ValueError(f"unknown output format {format!r}")
 
 
-def write_searchable_pdf(original_path: Path, pages: list[dict] | Path, out_path: Path,
+def write_searchable_pdf(original_path: Path, pages: Pages, out_path: Path,
                          limits: Limits = DEFAULT_LIMITS) -> None:
     import pypdfium2 as pdfium
 
