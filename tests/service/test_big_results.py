@@ -83,7 +83,7 @@ def test_text_result_streams_every_page(big_service):
 
 def test_hocr_result_has_every_page(big_service):
     response = big_service.get("/result/book", params={"format": "hocr"})
-    assert response.status_code == 200
+    assert response.status_code == 200 and "content-length" not in response.headers  # sent as it is built
     document = ET.fromstring(response.content)
     ns = {"h": "http://www.w3.org/1999/xhtml"}
     pages = document.findall(".//h:div[@class='ocr_page']", ns)
@@ -154,3 +154,24 @@ def test_streamed_json_matches_the_assembled_answer(tmp_path):
         assert text == asyncio.run(orchestrator.result_text(status))
     finally:
         store.close()
+
+
+def test_a_render_that_fails_answers_json_not_a_cut_stream(tmp_path, redis_server, mongo_server):
+    """A long document's hOCR and PDF are streamed while the child builds them; a child that dies before
+    writing anything still gets the usual 422 in the error shape, and the text stays readable."""
+    store, env = _store("embedded", tmp_path, mongo_server)
+    try:
+        seed_completed(store, tmp_path, "long", STREAMED_RESULT_PAGES + 10, WORDS)
+    finally:
+        store.close()
+    factory = ServiceFactory(tmp_path, redis_server, mongo_server)
+    try:
+        service = factory("embedded", name="render-dies", OCR_SANDBOX_FAULT="write_output:abort", **env)
+        with service.client() as client:
+            for format in ("hocr", "pdf"):
+                response = client.get("/result/long", params={"format": format})
+                assert response.status_code == 422, format
+                assert response.json()["error"]["code"] == "render_failed"
+            assert len(client.get("/result/long").json()["pages"]) == STREAMED_RESULT_PAGES + 10
+    finally:
+        factory.stop_all()
