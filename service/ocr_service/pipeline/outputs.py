@@ -25,7 +25,9 @@ _PDFIUM_LOCK = threading.Lock()
 # Image frames are turned into PDF pages this many at a time, each batch saved (compressed) to disk
 # before the next is decoded: a many-frame TIFF never has more than a batch of bitmaps in memory.
 FRAMES_PER_BATCH = 8
-# A PDF longer than this gets its text layer a batch of this many pages at a time (see _write_pdf_in_batches).
+# A PDF of more than IN_PLACE_MAX_PAGES gets its text layer PAGES_PER_BATCH pages at a time (see
+# _write_pdf_in_batches); shorter ones are changed in place and keep their document-level parts.
+IN_PLACE_MAX_PAGES = 100
 PAGES_PER_BATCH = 25
 _HOCR_RES = 300  # PDF pages are in points; hOCR wants pixels, so boxes are given at 300 DPI
 
@@ -361,7 +363,7 @@ def write_searchable_pdf(original_path: Path, pages: Pages, out_path: Path,
         _write_image_document(original_path, _InOrder(read_pages(pages)), out_path, limits)
         return
     pdf = pdfium.PdfDocument(str(original_path))
-    if len(pdf) > PAGES_PER_BATCH:
+    if len(pdf) > IN_PLACE_MAX_PAGES:
         _write_pdf_in_batches(pdf, _InOrder(read_pages(pages)), out_path)
         return
     fonts = _Fonts(pdf)
@@ -387,7 +389,7 @@ def _write_pdf_in_batches(pdf, results: _InOrder, out_path: Path) -> None:
     """A long PDF's text layer, built a batch of pages at a time in a document of its own, each saved to
     disk, then the batches joined. pdfium's content generation walks the whole document on every page,
     so in place it costs time quadratic in the pages (minutes for a 2,000-page book). The document-level
-    parts of the original (outline, metadata, forms) are not carried over; short documents, done in
+    parts of the original (outline, metadata, forms) are not carried over; shorter documents, done in
     place, keep them."""
     import pypdfium2 as pdfium
 
