@@ -175,3 +175,14 @@ def test_a_render_that_fails_answers_json_not_a_cut_stream(tmp_path, redis_serve
             assert len(client.get("/result/long").json()["pages"]) == STREAMED_RESULT_PAGES + 10
     finally:
         factory.stop_all()
+
+
+def test_the_embedded_cache_is_bounded_in_bytes():
+    cache = MemoryCache(max_entries=10, max_bytes=100)
+    cache.set("a", b"x" * 60, 60)
+    cache.set("b", b"y" * 60, 60)  # over the budget with a: the oldest goes
+    assert cache.get("a") is None and cache.get("b") == b"y" * 60
+    cache.set("big", b"z" * 101, 60)  # larger than the whole budget: never kept
+    assert cache.get("big") is None and cache.get("b") == b"y" * 60
+    cache.set("b", b"w" * 90, 60)  # replacing an entry counts it once
+    assert cache.get("b") == b"w" * 90
