@@ -36,12 +36,13 @@ def big_service(request, tmp_path_factory, redis_server, mongo_server):
     workdir = tmp_path_factory.mktemp(f"big-{request.param}")
     store, env = _store(request.param, workdir, mongo_server)
     try:
-        seed_completed(store, workdir, "book", PAGES, WORDS)
+        _, original = seed_completed(store, workdir, "book", PAGES, WORDS)
     finally:
         store.close()
     factory = ServiceFactory(workdir, redis_server, mongo_server)
     service = factory(request.param, name=f"big-{request.param}", **env)
     with service.client() as client:
+        client.original = original  # the book's bytes, for uploading them again
         yield client
     factory.stop_all()
 
@@ -106,6 +107,17 @@ def test_searchable_pdf_has_every_page_and_its_words(big_service):
             assert text.split() == [page_word(index + 1, i) for i in range(WORDS)], index + 1
     finally:
         pdf.close()
+
+
+def test_upload_of_the_same_book_answers_with_the_streamed_result(big_service):
+    """Uploading the processed book again with `Prefer: wait` answers with its result at once, streamed."""
+    response = big_service.post("/extract", files={"file": ("book.pdf", big_service.original)},
+                                data={"document_id": "book-again"}, headers={"Prefer": "wait=5"})
+    assert response.status_code == 200 and response.headers["preference-applied"] == "wait=5"
+    assert "content-length" not in response.headers
+    body = response.json()
+    assert body["document_id"] == "book-again" and body["status"] == "completed"
+    assert [page["number"] for page in body["pages"]] == list(range(1, PAGES + 1))
 
 
 def test_errors_before_the_first_byte_are_json(big_service):
