@@ -66,8 +66,9 @@ class DocumentStore(ABC):
     def page_numbers(self, key: str) -> set[int]: ...
 
     @abstractmethod
-    def pages(self, key: str) -> Iterator[dict[str, Any]]:
-        """Page results in page order."""
+    def pages(self, key: str, words: bool = True) -> Iterator[dict[str, Any]]:
+        """Page results in page order, read lazily a batch at a time (a 2,000-page document never sits in
+        memory whole); without their `words` when `words` is false (most of a page's bytes)."""
 
     @abstractmethod
     def finish(self, key: str, owner: str | None, status: DocumentStatus,

@@ -34,6 +34,10 @@ from .base import Cache, DocumentStore
 
 # `document_id` columns hold storage keys (DocumentRecord.key): for the default tenant that is the id
 # itself, as it was before tenants, so existing data needs no rewrite.
+# Pages read per query when a document's pages are iterated: enough to amortise the query, few enough
+# that a long document's results are never all in memory.
+PAGES_PER_READ = 64
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     document_id TEXT PRIMARY KEY,
@@ -279,10 +283,20 @@ class LocalStore(DocumentStore):
         rows = self._reader.execute("SELECT number FROM pages WHERE document_id = ?", (key,))
         return {number for (number,) in rows}
 
-    def pages(self, key: str) -> Iterator[dict[str, Any]]:
-        rows = self._reader.execute("SELECT body FROM pages WHERE document_id = ? ORDER BY number", (key,)).fetchall()
-        for (body,) in rows:
-            yield json.loads(body)
+    def pages(self, key: str, words: bool = True) -> Iterator[dict[str, Any]]:
+        # A batch per query, resumed after the last number: no statement stays open between batches, so
+        # the caller may go on from another thread (a streamed answer does) and never holds a read snapshot.
+        body = "body" if words else "json_remove(body, '$.words')"
+        after = -(2**63)
+        while True:
+            rows = self._reader.execute(
+                f"SELECT number, {body} FROM pages WHERE document_id = ? AND number > ? ORDER BY number LIMIT ?",
+                (key, after, PAGES_PER_READ)).fetchall()
+            for _, page in rows:
+                yield json.loads(page)
+            if len(rows) < PAGES_PER_READ:
+                return
+            after = rows[-1][0]
 
     def finish(self, key: str, owner: str | None, status: DocumentStatus,
                error: dict[str, str] | None = None, expires_at: datetime | None = None) -> bool:
@@ -472,28 +486,38 @@ def _api_key(data: dict[str, Any]) -> ApiKey:
 
 
 class MemoryCache(Cache):
-    """In-process cache for the embedded mode: bounded, with expiry."""
+    """In-process cache for the embedded mode: bounded in entries and in bytes, with expiry."""
 
-    def __init__(self, max_entries: int = 256):
+    def __init__(self, max_entries: int = 256, max_bytes: int = 64 * 1024 * 1024):
         self._entries: dict[str, tuple[float, bytes]] = {}
         self._max = max_entries
+        self._max_bytes, self._bytes = max_bytes, 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] < time.monotonic():
-                self._entries.pop(key, None)
+                self._drop(key)
                 return None
             return entry[1]
 
     def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        if len(value) > self._max_bytes:
+            return
         with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries.pop(next(iter(self._entries)))  # oldest insertion first
+            self._drop(key)
+            while self._entries and (len(self._entries) >= self._max or self._bytes + len(value) > self._max_bytes):
+                self._drop(next(iter(self._entries)))  # oldest insertion first
             self._entries[key] = (time.monotonic() + ttl_s, value)
+            self._bytes += len(value)
 
     def delete(self, *keys: str) -> None:
         with self._lock:
             for key in keys:
-                self._entries.pop(key, None)
+                self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry[1])

@@ -34,6 +34,8 @@ from ..domain import (
 )
 from .base import DocumentStore
 
+# Pages read per query when a document's pages are iterated (see LocalStore's).
+PAGES_PER_READ = 64
 _TIMES = ("created_at", "updated_at", "lease_until", "expires_at")
 _OPTIONAL_STRINGS = ("result_of", "lease_owner", "filename")
 # The TTL index's field: a real date a day after expires_at. The retention sweeper deletes documents
@@ -214,10 +216,25 @@ class MongoStore(DocumentStore):
     def page_numbers(self, key: str) -> set[int]:
         return {doc["number"] for doc in self.page_results.find({"document_id": key}, {"number": True})}
 
+    def pages(self, key: str, words: bool = True) -> Iterator[dict[str, Any]]:
+        # A batch per query, resumed after the last number (the unique index serves it): no cursor stays
+        # open between batches, so a slow reader never meets a cursor the server timed out.
+        after = -(2**63)
+        while True:
+            batch = self._page_batch(key, after, words)
+            for doc in batch:
+                if not words:  # the projection leaves them out on MongoDB; some wire-compatible servers ignore it
+                    doc["page"].pop("words", None)
+                yield doc["page"]
+            if len(batch) < PAGES_PER_READ:
+                return
+            after = batch[-1]["number"]
+
     @_unavailable_on_connection_errors
-    def pages(self, key: str) -> Iterator[dict[str, Any]]:
-        cursor = self.page_results.find({"document_id": key}, {"page": True}).sort("number", 1)
-        return iter([doc["page"] for doc in cursor])
+    def _page_batch(self, key: str, after: int, words: bool) -> list[dict[str, Any]]:
+        projection = {"page": True, "number": True} if words else {"page.words": False, "_id": False}
+        return list(self.page_results.find({"document_id": key, "number": {"$gt": after}}, projection)
+                    .sort("number", 1).limit(PAGES_PER_READ))
 
     @_unavailable_on_connection_errors
     def finish(self, key: str, owner: str | None, status: DocumentStatus,
