@@ -96,12 +96,19 @@ def test_unfinished_lists_stale_primaries_only(store, upload):
     assert [r.document_id for r in store.unfinished()] == ["a"]
     assert store.unfinished(stale_before=utcnow() - timedelta(seconds=60)) == []
     assert [r.document_id for r in store.unfinished(stale_before=utcnow() + timedelta(seconds=1))] == ["a"]
+    assert store.unfinished(status=DocumentStatus.PROCESSING) == []
+    assert [r.document_id for r in store.unfinished(status=DocumentStatus.QUEUED)] == ["a"]
+    store.claim("a", "w", 60)
+    assert [r.document_id for r in store.unfinished(status=DocumentStatus.PROCESSING)] == ["a"]
+    assert store.unfinished(status=DocumentStatus.QUEUED) == []
 
 
 def test_release_gives_the_document_back(store, upload):
     store.create(record(), upload)
     store.claim("doc-1", "w", 60)
-    store.release("doc-1", "w")
+    assert not store.release("doc-1", "not-the-owner")
+    assert store.release("doc-1", "w")
+    assert not store.release("doc-1", "w")  # only one caller gives it back
     again = store.get("doc-1")
     assert again.status == DocumentStatus.QUEUED and again.lease_owner is None
     assert store.claim("doc-1", "other", 60) is not None
