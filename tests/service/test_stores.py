@@ -187,3 +187,22 @@ def test_finish_by_a_worker_whose_lease_ran_out_changes_nothing(store, upload):
     assert not store.finish("doc-1", "worker-a", DocumentStatus.FAILED, {"code": "x", "message": "late"})
     got = store.get("doc-1")
     assert got.status == DocumentStatus.COMPLETED and got.error is None
+
+
+def test_the_reconcilers_query_uses_the_status_index(tmp_path, upload):
+    """Every worker runs it every few seconds: it must read a range of the (status, updated_at) index,
+    never the whole table."""
+    from ocr_service.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "data")
+    try:
+        store.create(record(), upload)
+        statements: list[str] = []
+        store._reader.set_trace_callback(statements.append)
+        store.unfinished(stale_before=utcnow(), status=DocumentStatus.PROCESSING)
+        store._reader.set_trace_callback(None)
+        [query] = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        plan = " ".join(row[-1] for row in store._reader.execute("EXPLAIN QUERY PLAN " + query))
+        assert "USING INDEX documents_status (status=? AND updated_at<?)" in plan, plan
+    finally:
+        store.close()
