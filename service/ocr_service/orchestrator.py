@@ -422,7 +422,7 @@ class Orchestrator:
 
     def _enqueue_unqueued(self) -> None:
         """Queue the documents the queue refused, oldest first, with a backoff while it stays down. The
-        reconciler would queue them too, but only minutes later; a second delivery is harmless."""
+        reconciler would queue them too, but only up to a minute later; a second delivery is harmless."""
         pause = 0.2
         while True:
             with self._unqueued_lock:

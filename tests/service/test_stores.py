@@ -96,12 +96,19 @@ def test_unfinished_lists_stale_primaries_only(store, upload):
     assert [r.document_id for r in store.unfinished()] == ["a"]
     assert store.unfinished(stale_before=utcnow() - timedelta(seconds=60)) == []
     assert [r.document_id for r in store.unfinished(stale_before=utcnow() + timedelta(seconds=1))] == ["a"]
+    assert store.unfinished(status=DocumentStatus.PROCESSING) == []
+    assert [r.document_id for r in store.unfinished(status=DocumentStatus.QUEUED)] == ["a"]
+    store.claim("a", "w", 60)
+    assert [r.document_id for r in store.unfinished(status=DocumentStatus.PROCESSING)] == ["a"]
+    assert store.unfinished(status=DocumentStatus.QUEUED) == []
 
 
 def test_release_gives_the_document_back(store, upload):
     store.create(record(), upload)
     store.claim("doc-1", "w", 60)
-    store.release("doc-1", "w")
+    assert not store.release("doc-1", "not-the-owner")
+    assert store.release("doc-1", "w")
+    assert not store.release("doc-1", "w")  # only one caller gives it back
     again = store.get("doc-1")
     assert again.status == DocumentStatus.QUEUED and again.lease_owner is None
     assert store.claim("doc-1", "other", 60) is not None
@@ -180,3 +187,22 @@ def test_finish_by_a_worker_whose_lease_ran_out_changes_nothing(store, upload):
     assert not store.finish("doc-1", "worker-a", DocumentStatus.FAILED, {"code": "x", "message": "late"})
     got = store.get("doc-1")
     assert got.status == DocumentStatus.COMPLETED and got.error is None
+
+
+def test_the_reconcilers_query_uses_the_status_index(tmp_path, upload):
+    """Every worker runs it every few seconds: it must read a range of the (status, updated_at) index,
+    never the whole table."""
+    from ocr_service.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "data")
+    try:
+        store.create(record(), upload)
+        statements: list[str] = []
+        store._reader.set_trace_callback(statements.append)
+        store.unfinished(stale_before=utcnow(), status=DocumentStatus.PROCESSING)
+        store._reader.set_trace_callback(None)
+        [query] = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        plan = " ".join(row[-1] for row in store._reader.execute("EXPLAIN QUERY PLAN " + query))
+        assert "USING INDEX documents_status (status=? AND updated_at<?)" in plan, plan
+    finally:
+        store.close()

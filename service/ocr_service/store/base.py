@@ -82,13 +82,15 @@ class DocumentStore(ABC):
         record after the change, or None when it was finished already or is gone."""
 
     @abstractmethod
-    def release(self, key: str, owner: str) -> None:
-        """Give the document back to the queue (status queued) after a transient error."""
+    def release(self, key: str, owner: str) -> bool:
+        """Give the document back to the queue (status queued), while `owner` holds its lease: after a
+        transient error, or when the owner died. Returns whether it did (only one caller wins)."""
 
     @abstractmethod
-    def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
-        """Queued/processing documents that compute their own result and were last
-        updated (a live worker renews its lease, which updates them) before stale_before;
+    def unfinished(self, stale_before: datetime | None = None,
+                   status: DocumentStatus | None = None) -> list[DocumentRecord]:
+        """Queued/processing documents (only those in `status` when given) that compute their own result
+        and were last updated (a live worker renews its lease, which updates them) before stale_before;
         all of them when None."""
 
     @abstractmethod

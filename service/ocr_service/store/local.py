@@ -321,18 +321,20 @@ class LocalStore(DocumentStore):
 
         return self._update(key, stop)
 
-    def release(self, key: str, owner: str) -> None:
+    def release(self, key: str, owner: str) -> bool:
         def give_back(record: DocumentRecord) -> bool:
             if record.lease_owner != owner:
                 return False
             record.status, record.lease_owner, record.lease_until = DocumentStatus.QUEUED, None, None
             return True
 
-        self._update(key, give_back)
+        return self._update(key, give_back) is not None
 
-    def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
-        query = "SELECT body FROM documents WHERE status IN (?, ?)"
-        params: tuple = tuple(status.value for status in UNFINISHED)
+    def unfinished(self, stale_before: datetime | None = None,
+                   status: DocumentStatus | None = None) -> list[DocumentRecord]:
+        statuses = [status] if status is not None else list(UNFINISHED)
+        query = f"SELECT body FROM documents WHERE status IN ({', '.join('?' * len(statuses))})"
+        params: tuple = tuple(s.value for s in statuses)
         if stale_before is not None:
             query, params = query + " AND updated_at < ?", params + (stale_before.isoformat(),)
         rows = self._reader.execute(query + " ORDER BY updated_at", params).fetchall()

@@ -254,13 +254,15 @@ class MongoStore(DocumentStore):
             "expires_at": expires_at.timestamp() if expires_at else 0.0, **_purge_after(expires_at)}})
 
     @_unavailable_on_connection_errors
-    def release(self, key: str, owner: str) -> None:
-        self._update({"key": key, "lease_owner": owner},
-                     {"$set": {"status": DocumentStatus.QUEUED.value, "lease_owner": "", "lease_until": 0.0}})
+    def release(self, key: str, owner: str) -> bool:
+        back = {"$set": {"status": DocumentStatus.QUEUED.value, "lease_owner": "", "lease_until": 0.0}}
+        return self._update({"key": key, "lease_owner": owner}, back) is not None
 
     @_unavailable_on_connection_errors
-    def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
-        query: dict[str, Any] = {"status": {"$in": [str(s) for s in UNFINISHED]}, "result_of": ""}
+    def unfinished(self, stale_before: datetime | None = None,
+                   status: DocumentStatus | None = None) -> list[DocumentRecord]:
+        wanted: Any = status.value if status is not None else {"$in": [str(s) for s in UNFINISHED]}
+        query: dict[str, Any] = {"status": wanted, "result_of": ""}
         if stale_before is not None:
             query["updated_at"] = {"$lt": stale_before.timestamp()}
         return [_from_mongo(doc) for doc in self.documents.find(query, {"_id": False}).sort("updated_at", 1)]
