@@ -26,9 +26,16 @@ locals {
     ),
   )
 
+  # REDIS_TLS_CA_FILE ends in _FILE: the image's fetch-ssm-secrets writes the PEM to a file the
+  # container reads and passes that file's path (it waits for the Redis instance to publish it).
+  ssm_parameters = merge(
+    var.ssm_parameters,
+    var.redis_tls_ca_ssm_parameter_name == null ? {} : { REDIS_TLS_CA_FILE = var.redis_tls_ca_ssm_parameter_name },
+  )
+
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
     environment    = local.environment
-    ssm_parameters = var.ssm_parameters
+    ssm_parameters = local.ssm_parameters
   })
 }
 
@@ -109,7 +116,7 @@ module "instance_profile" {
   ami_owners                 = var.ami_owners
   ami_name_filter            = var.ami_name_filter
   ami_tags                   = var.ami_tags
-  ssm_parameter_names        = values(var.ssm_parameters)
+  ssm_parameter_names        = values(local.ssm_parameters)
   parameters_policy_name     = "read-service-parameters"
   ssm_kms_key_arn            = var.ssm_kms_key_arn
   enable_ssm_session_manager = var.enable_ssm_session_manager

@@ -38,6 +38,12 @@ variable "ssm_parameter_names" {
   default     = []
 }
 
+variable "ssm_writable_parameter_names" {
+  description = "Names of the SSM parameters the machines may write (PutParameter): what they publish for others, never a secret; writing any other parameter is explicitly denied. Add them to ssm_parameter_names too when the machines read them back."
+  type        = list(string)
+  default     = []
+}
+
 variable "parameters_policy_name" {
   description = "Name of the inline policy that grants reading those parameters (and denies the others)."
   type        = string
