@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import gridfs
 import pymongo
 from pymongo import ReturnDocument
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ..domain import (
     DEFAULT_TENANT,
@@ -32,7 +33,7 @@ from ..domain import (
     StoreUnavailable,
     WebhookDelivery,
 )
-from .base import DocumentStore
+from .base import BULK_BATCH, BulkDocument, DocumentStore, may_be_primary
 
 _TIMES = ("created_at", "updated_at", "lease_until", "expires_at")
 _OPTIONAL_STRINGS = ("result_of", "lease_owner", "filename")
@@ -62,6 +63,21 @@ def _from_mongo(doc: dict[str, Any]) -> DocumentRecord:
 
 def _purge_after(expires_at: datetime | None) -> dict[str, Any]:
     return {_TTL_FIELD: datetime.fromtimestamp(expires_at.timestamp() + _TTL_GRACE_S, UTC)} if expires_at else {}
+
+
+def _insert_new(collection, docs: list[dict[str, Any]]) -> set[int]:
+    """Insert what is not there yet (unordered: one round trip); the positions of those skipped because
+    their unique key exists."""
+    if not docs:
+        return set()
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors) or error.details.get("writeConcernErrors"):
+            raise
+        return {e["index"] for e in errors}
+    return set()
 
 
 def _api_key(doc: dict[str, Any]) -> ApiKey:
@@ -160,6 +176,32 @@ class MongoStore(DocumentStore):
             if file_id is not None:
                 self.uploads.delete(file_id)
             raise DuplicateDocument(record.document_id) from None
+
+    @_unavailable_on_connection_errors
+    def insert_many(self, documents: Iterable[BulkDocument], batch: int = BULK_BATCH) -> int:
+        self._ensure_indexes()
+        stored, pending = 0, iter(documents)
+        while chunk := list(itertools.islice(pending, batch)):
+            stored += self._insert_batch(chunk)
+        return stored
+
+    def _insert_batch(self, chunk: list[BulkDocument]) -> int:
+        # The bytes first, as in create; those of a record that turns out to exist go again.
+        files = {n: self._upload_file(item) for n, item in enumerate(chunk) if item.upload is not None}
+        skipped = _insert_new(self.documents, [{**_to_mongo(item.record), **_purge_after(item.record.expires_at)}
+                                               for item in chunk])
+        for n in skipped & files.keys():
+            self.uploads.delete(files[n])
+        new = [item for n, item in enumerate(chunk) if n not in skipped]
+        _insert_new(self.page_results, [{"document_id": item.record.key, "number": page["number"], "page": page}
+                                        for item in new for page in item.pages])
+        _insert_new(self.primaries, [{"_id": item.record.cache_key, "document_id": item.record.key}
+                                     for item in new if may_be_primary(item.record)])
+        return len(new)
+
+    def _upload_file(self, item: BulkDocument):
+        with open(item.upload, "rb") as f:
+            return self.uploads.upload_from_stream(item.record.key, f)
 
     @_unavailable_on_connection_errors
     def get(self, key: str) -> DocumentRecord | None:
