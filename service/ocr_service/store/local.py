@@ -91,6 +91,7 @@ CREATE INDEX IF NOT EXISTS documents_tenant_created ON documents (tenant, delete
 CREATE INDEX IF NOT EXISTS documents_tenant_status ON documents (tenant, status, deleted, created_at, document_id);
 CREATE INDEX IF NOT EXISTS documents_expires ON documents (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS documents_result_of ON documents (result_of) WHERE result_of IS NOT NULL;
+CREATE INDEX IF NOT EXISTS primaries_document ON primaries (document_id);
 """
 
 
@@ -410,8 +411,9 @@ class LocalStore(DocumentStore):
         if status is not None:
             query, params = query + " AND status = ?", [*params, status.value]
         if after is not None:
-            query += " AND (created_at < ? OR (created_at = ? AND document_id < ?))"
-            params += [after[0], after[0], after[1]]
+            # A row value: the index seeks to the cursor instead of walking the pages before it.
+            query += " AND (created_at, document_id) < (?, ?)"
+            params += [after[0], after[1]]
         rows = self._reader.execute(query + " ORDER BY created_at DESC, document_id DESC LIMIT ?",
                                     [*params, limit]).fetchall()
         return [DocumentRecord.from_dict(json.loads(body)) for (body,) in rows]

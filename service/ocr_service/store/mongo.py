@@ -142,6 +142,7 @@ class MongoStore(DocumentStore):
         self.documents.create_index("expires_at")
         self.documents.create_index(_TTL_FIELD, expireAfterSeconds=0)
         self.page_results.create_index([("document_id", 1), ("number", 1)], unique=True)
+        self.primaries.create_index("document_id")
         self.api_keys.create_index("key_sha256", unique=True)
         self.deliveries.create_index([("status", 1), ("next_attempt_at", 1)])
         self._indexes_ready = True
@@ -333,7 +334,9 @@ class MongoStore(DocumentStore):
             query["status"] = status.value
         if after is not None:
             created = datetime.fromisoformat(after[0]).timestamp()
-            query["$or"] = [{"created_at": {"$lt": created}}, {"created_at": created, "key": {"$lt": after[1]}}]
+            # The range on created_at bounds the index scan at the cursor; the $or only sorts out its ties.
+            query["created_at"] = {"$lte": created}
+            query["$or"] = [{"created_at": {"$lt": created}}, {"key": {"$lt": after[1]}}]
         cursor = self.documents.find(query, {"_id": False}).sort([("created_at", -1), ("key", -1)]).limit(limit)
         return [_from_mongo(doc) for doc in cursor]
 
