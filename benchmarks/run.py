@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import born_digital, cache_hit, latency, memory, scaling, throughput
+from . import born_digital, cache_hit, latency, memory, scaling, stores, throughput
 from .harness import CORES, PRIORITY, Row, Servers, prioritise
 
 BENCHMARKS = {
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "latency": latency.measure,
     "memory": memory.measure,
     "scaling": scaling.measure,
+    "stores": stores.measure,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 def table(rows: list[Row], title: str):
