@@ -235,3 +235,21 @@ def test_insert_many_skips_keys_that_exist(store, upload):
     assert store.page_numbers("doc-2") == {1}  # the first of a repeated key wins
     assert store.insert_many([bulk("doc-2"), bulk("doc-3")]) == 1  # an interrupted import runs again
     assert store.get("doc-3").status == DocumentStatus.COMPLETED
+
+
+def test_list_pages_through_ties_in_created_at(store):
+    now = utcnow()
+    items = [bulk(f"doc-{n}", tenant="acme") for n in range(8)]
+    for n, item in enumerate(items):  # three at each time
+        item.record.created_at = item.record.updated_at = now - timedelta(seconds=10 * (n // 3))
+    store.insert_many(items)
+    expected = [r.document_id for r in sorted((i.record for i in items), key=lambda r: (r.created_at, r.key),
+                                               reverse=True)]
+    seen, after = [], None
+    while True:
+        page = store.list("acme", DocumentStatus.COMPLETED, 2, after)
+        seen += [r.document_id for r in page]
+        if len(page) < 2:
+            break
+        after = (page[-1].created_at.isoformat(), page[-1].key)
+    assert seen == expected
