@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import big_result, born_digital, cache_hit, capacity, latency, memory, recovery, scaling, throughput
+from . import big_result, born_digital, cache_hit, capacity, latency, memory, recovery, scaling, stores, throughput
 from .harness import CORES, PRIORITY, Row, Servers, prioritise
 
 BENCHMARKS = {
@@ -30,6 +30,7 @@ BENCHMARKS = {
     "capacity": capacity.measure,
     "big_result": big_result.measure,
     "recovery": recovery.measure,
+    "stores": stores.measure,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 def table(rows: list[Row], title: str):

@@ -8,6 +8,7 @@ lock, since SQLite's write-ahead log lets readers see the last commit while a wr
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from ..domain import (
     WebhookDelivery,
     utcnow,
 )
-from .base import Cache, DocumentStore
+from .base import BULK_BATCH, BulkDocument, Cache, DocumentStore, may_be_primary
 
 # `document_id` columns hold storage keys (DocumentRecord.key): for the default tenant that is the id
 # itself, as it was before tenants, so existing data needs no rewrite.
@@ -94,6 +95,7 @@ CREATE INDEX IF NOT EXISTS documents_tenant_created ON documents (tenant, delete
 CREATE INDEX IF NOT EXISTS documents_tenant_status ON documents (tenant, status, deleted, created_at, document_id);
 CREATE INDEX IF NOT EXISTS documents_expires ON documents (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS documents_result_of ON documents (result_of) WHERE result_of IS NOT NULL;
+CREATE INDEX IF NOT EXISTS primaries_document ON primaries (document_id);
 """
 
 
@@ -221,6 +223,55 @@ class LocalStore(DocumentStore):
         finally:
             if copy is not None:
                 copy.unlink(missing_ok=True)  # moved into place, or not needed after all
+
+    def insert_many(self, documents: Iterable[BulkDocument], batch: int = BULK_BATCH) -> int:
+        stored, pending = 0, iter(documents)
+        while chunk := list(itertools.islice(pending, batch)):
+            stored += self._insert_batch(chunk)
+        return stored
+
+    def _insert_batch(self, chunk: list[BulkDocument]) -> int:
+        """One transaction: the batch's records, pages and primaries (its bytes moved into place first)."""
+        # As in create: the bytes are copied before taking the lock.
+        copies = {item.record.key: self._copy_synced(item.upload) for item in chunk if item.upload is not None}
+        moved: list[Path] = []
+        try:
+            with self._transaction() as db:
+                existing = {key for (key,) in db.execute(
+                    "SELECT document_id FROM documents WHERE document_id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([item.record.key for item in chunk]),))}
+                new: dict[str, BulkDocument] = {}
+                for item in chunk:  # the first of a key wins, as the unique key would decide
+                    if item.record.key not in existing:
+                        new.setdefault(item.record.key, item)
+                try:
+                    for key in new.keys() & copies.keys():
+                        copies[key].replace(self._upload_path(key))
+                        moved.append(self._upload_path(key))
+                    if moved:
+                        self._sync_uploads_dir()
+                    self._bulk_rows(db, list(new.values()))
+                except BaseException:
+                    for path in moved:  # no record will point at them
+                        path.unlink(missing_ok=True)
+                    raise
+            return len(new)
+        finally:
+            for copy in copies.values():
+                copy.unlink(missing_ok=True)
+
+    @staticmethod
+    def _bulk_rows(db: sqlite3.Connection, items: list[BulkDocument]) -> None:
+        db.executemany(
+            "INSERT INTO documents (document_id, status, cache_key, updated_at, body, tenant, created_at, "
+            "expires_at, result_of, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.key, r.status.value, r.cache_key, r.updated_at.isoformat(), _encode(r), r.tenant,
+              r.created_at.isoformat(), _iso(r.expires_at), r.result_of, int(r.deleted))
+             for r in (item.record for item in items)])
+        db.executemany("INSERT OR REPLACE INTO pages (document_id, number, body) VALUES (?, ?, ?)",
+                       [(item.record.key, page["number"], json.dumps(page)) for item in items for page in item.pages])
+        db.executemany("INSERT OR IGNORE INTO primaries (cache_key, document_id) VALUES (?, ?)",
+                       [(item.record.cache_key, item.record.key) for item in items if may_be_primary(item.record)])
 
     def get(self, key: str) -> DocumentRecord | None:
         return self._load(self._reader, key)
@@ -376,8 +427,9 @@ class LocalStore(DocumentStore):
         if status is not None:
             query, params = query + " AND status = ?", [*params, status.value]
         if after is not None:
-            query += " AND (created_at < ? OR (created_at = ? AND document_id < ?))"
-            params += [after[0], after[0], after[1]]
+            # A row value: the index seeks to the cursor instead of walking the pages before it.
+            query += " AND (created_at, document_id) < (?, ?)"
+            params += [after[0], after[1]]
         rows = self._reader.execute(query + " ORDER BY created_at DESC, document_id DESC LIMIT ?",
                                     [*params, limit]).fetchall()
         return [DocumentRecord.from_dict(json.loads(body)) for (body,) in rows]
