@@ -4,7 +4,8 @@
 #   docker build -t ocr-service .                                      eng + osd
 #   docker build --build-arg TESSERACT_LANGS="deu fra" -t ocr-service .  more languages
 # The base is pinned by digest, so a rebuild gets the same image until the digest is moved on
-# purpose (docs/images.md says how); the tag is kept beside it for the reader.
+# purpose; the tag is kept beside it for the reader. The digest was copied from public code, not
+# read from a registry: `make base-image-digest` checks it where one answers (docs/images.md).
 # python:3.11-slim-bookworm
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 

@@ -17,7 +17,19 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import born_digital, cache_hit, latency, memory, scaling, single_page, throughput
+from . import (
+    big_result,
+    born_digital,
+    cache_hit,
+    capacity,
+    latency,
+    memory,
+    recovery,
+    scaling,
+    single_page,
+    stores,
+    throughput,
+)
 from .harness import CORES, PRIORITY, Row, Servers, prioritise
 
 BENCHMARKS = {
@@ -28,6 +40,10 @@ BENCHMARKS = {
     "memory": memory.measure,
     "scaling": scaling.measure,
     "single_page": single_page.measure,
+    "capacity": capacity.measure,
+    "big_result": big_result.measure,
+    "recovery": recovery.measure,
+    "stores": stores.measure,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 def table(rows: list[Row], title: str):

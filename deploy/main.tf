@@ -10,6 +10,10 @@ locals {
     api_key                 = "${local.ssm_prefix}/api-key"
   }
 
+  # Not a secret: the CA certificate the Redis instance publishes at boot and the OCR instances
+  # verify Redis with (a String parameter modules/redis creates whatever manage_secrets says).
+  redis_tls_ca_parameter_name = "${local.ssm_prefix}/redis-tls-ca"
+
   # The same names through the resources when Terraform creates them, so that the instances (which
   # read them at boot) are created after them.
   parameters = {
@@ -211,8 +215,10 @@ module "asg" {
   redis_port            = module.redis.port
   redis_tls             = module.redis.tls
   redis_username        = module.redis.username
-  mongo_cidr_blocks     = var.mongo_cidr_blocks
-  ssm_kms_key_arn       = local.kms_key_arn
+  # The OCR instances wait for the CA the Redis instance publishes, and verify Redis with it.
+  redis_tls_ca_ssm_parameter_name = module.redis.tls_ca_ssm_parameter_name
+  mongo_cidr_blocks               = var.mongo_cidr_blocks
+  ssm_kms_key_arn                 = local.kms_key_arn
 
   health_check_type = "EC2"
 
@@ -253,6 +259,8 @@ module "redis" {
   ssm_kms_key_arn             = local.kms_key_arn
   tls                         = true
   service_username            = var.redis_username
+  tls_ca_ssm_parameter_name   = local.redis_tls_ca_parameter_name
+  tls_ssm_parameter_names     = var.redis_tls_ssm_parameter_names
 
   tags = local.tags
 }

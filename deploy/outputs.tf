@@ -63,6 +63,11 @@ output "ssm_parameter_names" {
   value       = local.parameters
 }
 
+output "redis_tls_ca_ssm_parameter_name" {
+  description = "String SSM parameter the Redis instance publishes its TLS CA certificate to at boot (not a secret); the OCR instances verify Redis with it."
+  value       = module.redis.tls_ca_ssm_parameter_name
+}
+
 output "instance_role_names" {
   description = "IAM roles of the OCR instances (ocr) and the Redis instance (redis); each reads only its own parameters."
   value = {
@@ -77,10 +82,11 @@ output "ssm_kms_key_arn" {
 }
 
 output "log_group_names" {
-  description = "CloudWatch log groups of the app and Docker logs."
+  description = "CloudWatch log groups of the app and Docker logs and of the service's metrics."
   value = {
-    app    = module.monitoring.app_log_group_name
-    docker = module.monitoring.docker_log_group_name
+    app     = module.monitoring.app_log_group_name
+    docker  = module.monitoring.docker_log_group_name
+    metrics = module.monitoring.metrics_log_group_name
   }
 }
 

@@ -265,6 +265,12 @@ variable "redis_username" {
   default     = "ocr-service"
 }
 
+variable "redis_tls_ssm_parameter_names" {
+  description = "The deployment's own Redis TLS certificate instead of one the Redis instance makes at first boot: SecureString parameter names (created out of band, with the stack's KMS key) under REDIS_TLS_CERT, REDIS_TLS_KEY and optionally REDIS_TLS_CA. Only the Redis role may read them; the CA reaches the OCR instances through the redis_tls_ca_ssm_parameter_name output either way."
+  type        = map(string)
+  default     = {}
+}
+
 variable "api_key" {
   description = "API key of the default tenant (at least 32 characters), read by the instances as API_KEY; stored as a SecureString SSM parameter, never in user data."
   type        = string
@@ -279,7 +285,7 @@ variable "ssm_kms_key_id" {
 }
 
 variable "log_group_prefix" {
-  description = "Prefix of the app and Docker log groups; must match the log_group_prefix the Packer builds used (their default is /ocr-service)."
+  description = "Prefix of the app, Docker and metrics log groups; must match the log_group_prefix the Packer builds used (their default is /ocr-service)."
   type        = string
   default     = "/ocr-service"
 }

@@ -9,7 +9,7 @@ EXTRA_TESTS += test-images
 IMAGE_CACHE ?= /var/cache/ocr-service-images
 LOCK_FILE := requirements.lock
 
-.PHONY: images-deps images-rootfs images-clean test-images lock lock-upgrade
+.PHONY: images-deps images-rootfs images-clean test-images lock lock-upgrade base-image-digest
 
 images-deps: deps $(VENV)/.images-deps
 $(VENV)/.images-deps: $(VENV)/.installed pyproject.toml
@@ -45,6 +45,22 @@ lock: images-deps
 
 lock-upgrade:
 	$(MAKE) lock UV_LOCK_EXTRA=--upgrade
+
+# The Dockerfile's base image digest against what a registry serves for its tag now (the digest of
+# the multi-platform index): needs network and skopeo or docker buildx. Fails when they differ
+# (move the pin by hand, after reading the release) or when no registry answers; the message says which.
+DOCKERFILE ?= Dockerfile
+base-image-digest:
+	@set -o pipefail; ref="$$(sed -n 's/^ARG PYTHON_IMAGE=//p' $(DOCKERFILE))"; tag="$${ref%@*}"; pinned="$${ref#*@}"; \
+	if command -v skopeo >/dev/null; then \
+	  current="sha256:$$(skopeo inspect --raw "docker://$$tag" | sha256sum | cut -d' ' -f1)" || current=""; \
+	elif command -v docker >/dev/null; then \
+	  current="$$(docker buildx imagetools inspect "$$tag" --format '{{.Manifest.Digest}}')" || current=""; \
+	else echo "base-image-digest: needs skopeo or docker buildx" >&2; exit 2; fi; \
+	case "$$current" in sha256:????????????????????????????????????????????????????????????????) ;; \
+	  *) echo "base-image-digest: no digest for $$tag from a registry" >&2; exit 2 ;; esac; \
+	if [ "$$current" = "$$pinned" ]; then echo "$$tag: the registry serves the pinned $$pinned"; \
+	else echo "$$tag: the registry serves $$current, the Dockerfile pins $$pinned" >&2; exit 1; fi
 
 images-clean:
 	OCR_IMAGE_CACHE=$(IMAGE_CACHE) $(PY) -m tests.support.buildah clean

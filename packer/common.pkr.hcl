@@ -66,7 +66,7 @@ variable "iam_instance_profile" {
 
 variable "log_group_prefix" {
   type        = string
-  description = "CloudWatch Logs group prefix: the agent ships to <prefix>/app and <prefix>/docker (the monitoring module's groups, /<name>/...)."
+  description = "CloudWatch Logs group prefix: the agent ships to <prefix>/app, <prefix>/docker and <prefix>/metrics (the monitoring module's groups, /<name>/...)."
   default     = "/ocr-service"
 }
 

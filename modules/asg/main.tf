@@ -9,11 +9,14 @@ locals {
   # The ALB sends X-Forwarded-For/Proto from inside the VPC: trusted from there only.
   forwarded_allow_ips = coalesce(var.forwarded_allow_ips, data.aws_vpc.this.cidr_block)
 
+  # ASG_NAME: the CloudWatch agent's Prometheus target carries it as the AutoScalingGroupName label,
+  # the dimension the backlog policy and the queue alarms read; without it the agent drops the metrics.
   environment = merge(
     var.environment,
     {
       PORT                 = tostring(var.service_port)
       AWS_REGION           = local.region
+      ASG_NAME             = var.name
       FORWARDED_ALLOW_IPS  = local.forwarded_allow_ips
       TIMEOUT_KEEP_ALIVE_S = tostring(var.keep_alive_timeout)
     },
@@ -23,9 +26,16 @@ locals {
     ),
   )
 
+  # REDIS_TLS_CA_FILE ends in _FILE: the image's fetch-ssm-secrets writes the PEM to a file the
+  # container reads and passes that file's path (it waits for the Redis instance to publish it).
+  ssm_parameters = merge(
+    var.ssm_parameters,
+    var.redis_tls_ca_ssm_parameter_name == null ? {} : { REDIS_TLS_CA_FILE = var.redis_tls_ca_ssm_parameter_name },
+  )
+
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
     environment    = local.environment
-    ssm_parameters = var.ssm_parameters
+    ssm_parameters = local.ssm_parameters
   })
 }
 
@@ -106,10 +116,11 @@ module "instance_profile" {
   ami_owners                 = var.ami_owners
   ami_name_filter            = var.ami_name_filter
   ami_tags                   = var.ami_tags
-  ssm_parameter_names        = values(var.ssm_parameters)
+  ssm_parameter_names        = values(local.ssm_parameters)
   parameters_policy_name     = "read-service-parameters"
   ssm_kms_key_arn            = var.ssm_kms_key_arn
   enable_ssm_session_manager = var.enable_ssm_session_manager
+  metric_namespaces          = [var.metrics_namespace, "${var.metrics_namespace}/*"]
   tags                       = var.tags
 }
 

@@ -278,6 +278,12 @@ variable "redis_username" {
   default     = null
 }
 
+variable "redis_tls_ca_ssm_parameter_name" {
+  description = "SSM parameter holding the PEM CA certificate the service verifies Redis's TLS certificate with (modules/redis's tls_ca_ssm_parameter_name output); the instances wait for it at boot and pass its file as REDIS_TLS_CA_FILE. null: the system's CAs."
+  type        = string
+  default     = null
+}
+
 variable "forwarded_allow_ips" {
   description = "Addresses trusted to set X-Forwarded-For/Proto (passed as FORWARDED_ALLOW_IPS); null trusts the VPC CIDR, where the load balancer lives."
   type        = string
@@ -296,7 +302,7 @@ variable "keep_alive_timeout" {
 }
 
 variable "ssm_parameters" {
-  description = "Environment variable name => SSM parameter NAME holding its value (e.g. MONGO_CONNECTION_STRING). Instances read the values at boot; user data carries only the names."
+  description = "Environment variable name => SSM parameter NAME holding its value (e.g. MONGO_CONNECTION_STRING). Instances read the values at boot; user data carries only the names. A name ending in _FILE gets a file holding a PEM value (waited for at boot) and its path."
   type        = map(string)
   default     = {}
 

@@ -49,6 +49,12 @@ locals {
     for name in var.ssm_parameter_names :
     "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(name, "/")}"
   ]
+  writable_parameter_arns = [
+    for name in var.ssm_writable_parameter_names :
+    "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/${trimprefix(name, "/")}"
+  ]
+  # A NotResource list may not be empty: an ARN no parameter has stands for "none".
+  no_parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/-none-"
 
   # Without a customer-managed key the parameters use the AWS-managed aws/ssm key, whose ARN is not
   # known in advance: any key of the account, but only for requests SSM makes on the role's behalf.
@@ -102,7 +108,25 @@ data "aws_iam_policy_document" "parameters" {
     sid           = "DenyOtherParameters"
     effect        = "Deny"
     actions       = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"]
-    not_resources = length(local.parameter_arns) > 0 ? local.parameter_arns : ["arn:${local.partition}:ssm:${local.region}:${local.account}:parameter/-none-"]
+    not_resources = length(local.parameter_arns) > 0 ? local.parameter_arns : [local.no_parameter_arn]
+  }
+
+  # What the machine publishes for others (a public certificate, say): written to these parameters
+  # only, never to a secret of the stack, whatever a managed policy allows.
+  dynamic "statement" {
+    for_each = length(local.writable_parameter_arns) > 0 ? [1] : []
+    content {
+      sid       = "PublishOwnParameters"
+      actions   = ["ssm:PutParameter"]
+      resources = local.writable_parameter_arns
+    }
+  }
+
+  statement {
+    sid           = "DenyWritingOtherParameters"
+    effect        = "Deny"
+    actions       = ["ssm:PutParameter", "ssm:DeleteParameter", "ssm:DeleteParameters", "ssm:LabelParameterVersion", "ssm:UnlabelParameterVersion"]
+    not_resources = length(local.writable_parameter_arns) > 0 ? local.writable_parameter_arns : [local.no_parameter_arn]
   }
 
   dynamic "statement" {
@@ -131,6 +155,30 @@ resource "aws_iam_role_policy" "parameters" {
 moved {
   from = aws_iam_role_policy.parameters[0]
   to   = aws_iam_role_policy.parameters
+}
+
+# CloudWatchAgentServerPolicy allows cloudwatch:PutMetricData in any namespace; the explicit Deny
+# narrows it to the machine's own, whatever else is attached. (The service's queue metrics reach
+# CloudWatch as embedded metric format log events, through the agent's logs permissions.)
+data "aws_iam_policy_document" "metrics" {
+  statement {
+    sid       = "DenyOtherMetricNamespaces"
+    effect    = "Deny"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringNotLike"
+      variable = "cloudwatch:namespace"
+      values   = var.metric_namespaces
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "metrics" {
+  name   = "publish-own-metrics"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.metrics.json
 }
 
 resource "aws_iam_instance_profile" "this" {

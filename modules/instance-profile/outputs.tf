@@ -18,6 +18,11 @@ output "ssm_parameter_arns" {
   value       = local.parameter_arns
 }
 
+output "ssm_writable_parameter_arns" {
+  description = "ARNs of the parameters the role may write."
+  value       = local.writable_parameter_arns
+}
+
 output "role_name" {
   description = "Name of the IAM role."
   value       = aws_iam_role.this.name

@@ -38,6 +38,12 @@ variable "ssm_parameter_names" {
   default     = []
 }
 
+variable "ssm_writable_parameter_names" {
+  description = "Names of the SSM parameters the machines may write (PutParameter): what they publish for others, never a secret; writing any other parameter is explicitly denied. Add them to ssm_parameter_names too when the machines read them back."
+  type        = list(string)
+  default     = []
+}
+
 variable "parameters_policy_name" {
   description = "Name of the inline policy that grants reading those parameters (and denies the others)."
   type        = string
@@ -60,4 +66,15 @@ variable "tags" {
   description = "Tags for the role and the instance profile."
   type        = map(string)
   default     = {}
+}
+
+variable "metric_namespaces" {
+  description = "CloudWatch namespaces (wildcards allowed) the machines may publish metrics to; cloudwatch:PutMetricData to any other is explicitly denied."
+  type        = list(string)
+  default     = ["OCRService", "OCRService/*"]
+
+  validation {
+    condition     = length(var.metric_namespaces) > 0
+    error_message = "metric_namespaces must not be empty."
+  }
 }

@@ -1,5 +1,5 @@
 locals {
-  # The CloudWatch agent in the images ships to <prefix>/app and <prefix>/docker.
+  # The CloudWatch agent in the images ships to <prefix>/app, <prefix>/docker and <prefix>/metrics.
   log_group_prefix = coalesce(var.log_group_prefix, "/${var.name}")
 
   alarm_actions = var.create_sns_topic ? [aws_sns_topic.this[0].arn] : (var.sns_topic_arn == null ? [] : [var.sns_topic_arn])
@@ -150,6 +150,18 @@ resource "aws_cloudwatch_log_group" "docker" {
   kms_key_id        = var.log_kms_key_arn
 
   tags = merge(var.tags, { Name = "${var.name}-docker" })
+}
+
+# The service's Prometheus metrics (queue depth and age, documents finished) as embedded metric format
+# events, from which CloudWatch extracts the metrics the backlog policy and the alarms read. Created
+# here, with a retention, rather than by the agent on first write (never expiring).
+resource "aws_cloudwatch_log_group" "metrics" {
+  #checkov:skip=CKV_AWS_158:KMS encryption is optional (log_kms_key_arn); CloudWatch Logs encrypts at rest by default.
+  name              = "${local.log_group_prefix}/metrics"
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.log_kms_key_arn
+
+  tags = merge(var.tags, { Name = "${var.name}-metrics" })
 }
 
 resource "aws_sns_topic" "this" {

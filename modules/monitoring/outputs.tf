@@ -18,6 +18,16 @@ output "docker_log_group_arn" {
   value       = aws_cloudwatch_log_group.docker.arn
 }
 
+output "metrics_log_group_name" {
+  description = "Name of the log group of the service's metrics (embedded metric format events from the CloudWatch agent)."
+  value       = aws_cloudwatch_log_group.metrics.name
+}
+
+output "metrics_log_group_arn" {
+  description = "ARN of the metrics log group."
+  value       = aws_cloudwatch_log_group.metrics.arn
+}
+
 output "sns_topic_arn" {
   description = "ARN of the SNS topic the alarms notify, or null when there is none."
   value       = try(local.alarm_actions[0], null)

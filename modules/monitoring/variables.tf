@@ -9,7 +9,7 @@ variable "name" {
 }
 
 variable "log_group_prefix" {
-  description = "Prefix of the log groups (PREFIX/app and PREFIX/docker); must match the log_group_prefix the images were built with. null means /NAME."
+  description = "Prefix of the log groups (PREFIX/app, PREFIX/docker and PREFIX/metrics); must match the log_group_prefix the images were built with. null means /NAME."
   type        = string
   default     = null
 

@@ -3,9 +3,15 @@ locals {
   region    = module.instance_profile.region
   partition = module.instance_profile.partition
 
+  publish_tls_ca = var.tls && var.tls_ca_ssm_parameter_name != null
+  # Through the resource, so that the instance (which publishes at boot) is created after it.
+  tls_ca_parameter = one(aws_ssm_parameter.tls_ca[*].name)
+
   user_data = templatefile("${path.module}/templates/user_data.sh.tftpl", {
     region             = local.region
     password_parameter = var.password_ssm_parameter_name
+    tls_parameters     = var.tls_ssm_parameter_names
+    tls_ca_parameter   = local.tls_ca_parameter
     port               = var.redis_port
     maxmemory          = var.maxmemory
     tls                = var.tls
@@ -53,22 +59,47 @@ resource "aws_vpc_security_group_egress_rule" "https" {
 }
 
 # ---------------------------------------------------------------------------
-# Image lookup and instance profile: read only the password parameter, CloudWatch agent
+# The CA certificate the clients verify Redis with, published by the instance
+# ---------------------------------------------------------------------------
+# The instance makes its CA and certificate at first boot (or reads the deployment's from SSM) and
+# writes the CA certificate here at every start when it differs; the clients poll it at boot. Its
+# private key never leaves the instance, so it is in no state file. Terraform creates the parameter
+# (it owns its life and tags) with a placeholder and ignores the value from then on.
+resource "aws_ssm_parameter" "tls_ca" {
+  #checkov:skip=CKV2_AWS_34:A CA certificate is public (it holds no key): a String, which the instance may publish and the clients read without a KMS grant.
+  count = local.publish_tls_ca ? 1 : 0
+
+  name        = var.tls_ca_ssm_parameter_name
+  description = "CA certificate of the TLS certificate of Redis ${var.name}, published by the instance"
+  type        = "String"
+  value       = "pending: the Redis instance publishes its CA certificate here when it starts"
+
+  tags = merge(var.tags, { Name = "${var.name}-redis-tls-ca" })
+
+  lifecycle {
+    ignore_changes = [value]
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Image lookup and instance profile: read only its own parameters (the password, its TLS material,
+# the published CA), write only the published CA; CloudWatch agent
 # ---------------------------------------------------------------------------
 module "instance_profile" {
   source = "../instance-profile"
 
-  name                       = var.name
-  description                = "Redis instance ${var.name}"
-  ami_id                     = var.ami_id
-  ami_owners                 = var.ami_owners
-  ami_name_filter            = var.ami_name_filter
-  ami_tags                   = var.ami_tags
-  ssm_parameter_names        = [var.password_ssm_parameter_name]
-  parameters_policy_name     = "read-redis-password"
-  ssm_kms_key_arn            = var.ssm_kms_key_arn
-  enable_ssm_session_manager = var.enable_ssm_session_manager
-  tags                       = var.tags
+  name                         = var.name
+  description                  = "Redis instance ${var.name}"
+  ami_id                       = var.ami_id
+  ami_owners                   = var.ami_owners
+  ami_name_filter              = var.ami_name_filter
+  ami_tags                     = var.ami_tags
+  ssm_parameter_names          = concat([var.password_ssm_parameter_name], values(var.tls_ssm_parameter_names), local.publish_tls_ca ? [var.tls_ca_ssm_parameter_name] : [])
+  ssm_writable_parameter_names = local.publish_tls_ca ? [var.tls_ca_ssm_parameter_name] : []
+  parameters_policy_name       = "read-redis-password"
+  ssm_kms_key_arn              = var.ssm_kms_key_arn
+  enable_ssm_session_manager   = var.enable_ssm_session_manager
+  tags                         = var.tags
 }
 
 # The profile's resources lived in this module before it was shared with modules/asg.
@@ -110,7 +141,8 @@ resource "aws_instance" "this" {
   associate_public_ip_address = false
   ebs_optimized               = true
   monitoring                  = var.detailed_monitoring
-  user_data                   = local.user_data
+  # Base64 rather than user_data, which the provider keeps as a hash: the plan shows what changes.
+  user_data_base64 = base64encode(local.user_data)
 
   metadata_options {
     http_endpoint               = "enabled"

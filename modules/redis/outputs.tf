@@ -33,6 +33,11 @@ output "tls" {
   value       = var.tls
 }
 
+output "tls_ca_ssm_parameter_name" {
+  description = "String SSM parameter the instance publishes its TLS CA certificate to (give it to the clients: modules/asg's redis_tls_ca_ssm_parameter_name), or null."
+  value       = local.tls_ca_parameter
+}
+
 output "ami_id" {
   description = "AMI the instance uses (given or looked up)."
   value       = local.ami_id

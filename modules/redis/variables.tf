@@ -61,6 +61,31 @@ variable "password_ssm_parameter_name" {
   }
 }
 
+variable "tls_ca_ssm_parameter_name" {
+  description = "Name of a String SSM parameter this module creates and the instance publishes its TLS CA certificate to at every start (public: no key in it); the clients read it (modules/asg's redis_tls_ca_ssm_parameter_name). null: nothing is published, give the clients the CA yourself."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.tls_ca_ssm_parameter_name == null || can(regex("^/?[A-Za-z0-9_.\\-/]+$", var.tls_ca_ssm_parameter_name))
+    error_message = "tls_ca_ssm_parameter_name must be an SSM parameter name (letters, digits, _ . - /)."
+  }
+}
+
+variable "tls_ssm_parameter_names" {
+  description = "The deployment's own TLS material instead of a CA and certificate made at first boot: SecureString parameter names under the keys REDIS_TLS_CERT, REDIS_TLS_KEY and (the CA that signed the certificate) REDIS_TLS_CA. Only this instance may read them; the CA is still published to tls_ca_ssm_parameter_name."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = length(var.tls_ssm_parameter_names) == 0 || (
+      length(setsubtract(keys(var.tls_ssm_parameter_names), ["REDIS_TLS_CERT", "REDIS_TLS_KEY", "REDIS_TLS_CA"])) == 0
+      && contains(keys(var.tls_ssm_parameter_names), "REDIS_TLS_CERT") && contains(keys(var.tls_ssm_parameter_names), "REDIS_TLS_KEY")
+    )
+    error_message = "tls_ssm_parameter_names takes REDIS_TLS_CERT and REDIS_TLS_KEY (both) and optionally REDIS_TLS_CA."
+  }
+}
+
 variable "ssm_kms_key_arn" {
   description = "KMS key ARN of the password parameter; null allows the AWS-managed aws/ssm key (through SSM only)."
   type        = string

@@ -6,7 +6,7 @@
 # ships a .deb from its own download site, which the test machines cannot reach): there the script
 # installs the config and the unit, and the image tests mark the agent binary as a real-instance check.
 # Environment: IMAGE_ROLE (ocr|redis), LOG_GROUP_PREFIX (default /ocr-service: the monitoring module
-# creates <prefix>/app and <prefix>/docker with their retention).
+# creates <prefix>/app, <prefix>/docker and <prefix>/metrics with their retention).
 # Packer runs an uploaded copy of this script: PROVISION_DIR says where scripts/ and files/ are.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "${PROVISION_DIR:-$(dirname "${BASH_SOURCE[0]}")/..}/scripts/lib.sh"

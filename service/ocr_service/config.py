@@ -88,9 +88,18 @@ class Settings(BaseSettings):
     concurrent_documents: int = Field(2, ge=1, description="Documents one worker processes at once.")
     job_timeout_s: float = Field(6 * 3600, gt=0, description="A document taking longer ends failed.")
     job_max_retries: int = Field(3, ge=0, description="Retries of a document after a transient error.")
-    lease_s: float = Field(60, gt=0, description="A worker's claim on a document, renewed while it works.")
-    reconcile_interval_s: float = Field(30, gt=0, description="How often unfinished stale jobs are re-queued.")
-    queue_heartbeat_timeout_s: float = Field(60, gt=0, description="Redis queue: a silent worker is dead after.")
+    lease_s: float = Field(
+        10, gt=0, description="A worker's claim on a document, renewed every third of it while it works; once it "
+                              "runs out (the worker died), another worker resumes the document at its next page.")
+    reconcile_interval_s: float = Field(
+        2, gt=0, description="Redis queue: how often each worker looks for documents whose lease ran out and "
+                             "queues them again.")
+    requeue_lost_interval_s: float = Field(
+        30, gt=0, description="Redis queue: how often each worker queues again the documents still waiting whose "
+                              "message is gone (Redis restarted empty).")
+    queue_heartbeat_timeout_s: float = Field(
+        60, gt=0, description="Redis queue: a worker silent this long is dead and its unacknowledged messages are "
+                              "delivered again (a duplicate of a document already resumed is ignored).")
     queue_maintenance_chance: int = Field(
         1000, ge=0, le=1_000_000,
         description="Redis queue: chance per million commands of re-queueing dead workers' messages.")

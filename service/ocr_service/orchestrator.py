@@ -15,12 +15,16 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
+import shutil
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,19 +54,27 @@ from .jobs.webhooks import check_callback_url, delivery_state, document_ended, s
 from .logs import current_request_id
 from .metrics import DOCUMENTS_FINISHED
 from .pipeline import DocumentInfo, PageOptions, document_quality, document_text, validate_options
+from .pipeline.outputs import PageLines
 from .pipeline.ranges import canonical_page_ranges, select_pages
 from .store.base import Cache, DocumentStore
 from .store.lifecycle import delete_document, result_cache_key
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# Builds an output file (searchable PDF, hOCR) from the original and the pages: (original, id, pages, format).
-Render = Callable[[Path | None, str, list[dict[str, Any]], str], Path]
+# Builds an output file (searchable PDF, hOCR, PNG) from the original and the pages: (original, id, pages,
+# format[, page count]), the pages a list or a file of JSON lines.
+Render = Callable[..., Path]
 
 # Bump when the pipeline's output changes, so old cached results are not served for new uploads.
 PIPELINE_VERSION = "3"
-MAX_CACHED_RESULT_BYTES = 8 * 1024 * 1024
+# Results of documents up to STREAMED_RESULT_PAGES pages are assembled in memory and cached (when they
+# encode to at most MAX_CACHED_RESULT_BYTES); longer ones are streamed from the store a batch of pages at
+# a time and never cached, so serving a 2,000-page book costs the API process a batch, not the book.
+STREAMED_RESULT_PAGES = 50
+MAX_CACHED_RESULT_BYTES = 2 * 1024 * 1024
 QUICK_RESULT_PAGES = 20  # results up to this many pages may be assembled on the event loop
+STREAM_CHUNK_BYTES = 64 * 1024  # a streamed answer is written in pieces of about this size
+OUTPUT_POLL_S = 0.01  # how often a growing output file is looked at for more bytes
 ENQUEUE_RETRY_MAX_S = 5.0  # longest pause between attempts to queue what the queue refused
 
 
@@ -75,6 +87,39 @@ def cache_key_for(tenant: str, sha256: str, options: PageOptions, pages: str | N
     if pages:  # absent for whole documents, so their keys stay what they were
         fields["pages"] = pages
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    """JSON as JSONResponse writes it (compact, UTF-8 as is), so streamed and assembled answers match."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _chunked(pieces: Iterator[str], size: int = STREAM_CHUNK_BYTES) -> Iterator[bytes]:
+    """Pieces of text joined into chunks of about `size` bytes (fewer writes and thread hops than one a page)."""
+    buffer: list[str] = []
+    length = 0
+    for piece in pieces:
+        buffer.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield "".join(buffer).encode()
+            buffer, length = [], 0
+    if buffer:
+        yield "".join(buffer).encode()
+
+
+def _in_background(work: Callable[[], T]) -> Future[T]:
+    """work() in a thread of its own; its outcome in the future."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as error:  # handed to whoever reads the future
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="output", daemon=True).start()
+    return future
 
 
 def _encode_cursor(created_at: str, key: str) -> str:
@@ -200,6 +245,37 @@ class Orchestrator:
 
     async def result_text(self, status: StatusView) -> str:
         return await self._in_thread(lambda: document_text(self.pages(status, words=False)))
+
+    @staticmethod
+    def streams_result(status: StatusView) -> bool:
+        """Whether the document's result is too long to assemble in memory: it is streamed instead."""
+        return max(status.pages_total, status.pages_done) > STREAMED_RESULT_PAGES
+
+    async def result_stream(self, status: StatusView, format: str, words: bool = False) -> Iterator[bytes]:
+        """The JSON (or, format "text", the plain text) result as pieces of bytes, read from the store
+        page by page. The first piece is read here, so a store that fails at once fails the call (an error
+        answer) rather than the stream."""
+        chunks = _chunked(self._text_pieces(status) if format == "text" else self._json_pieces(status, words))
+        first = await self._in_thread(lambda: next(chunks, b""))
+        return itertools.chain((first,), chunks)
+
+    def _json_pieces(self, status: StatusView, words: bool) -> Iterator[str]:
+        """The result body in the same shape and bytes as JSONResponse(result_json(...)): the status
+        fields, the whole text, the document's quality, then the pages. Two passes over the stored pages:
+        the text and the verdict precede the pages, as they always have."""
+        yield _dumps(status.to_json())[:-1] + ',"text":"'
+        rated = []
+        for index, page in enumerate(self.store.pages(status.result_source, words=False)):
+            yield ("\\f" if index else "") + _dumps((page.get("text") or "").rstrip("\n") + "\n")[1:-1]
+            rated.append({"number": page["number"], "quality": page.get("quality")})
+        yield '","quality":' + _dumps(document_quality(rated)) + ',"pages":['
+        for index, page in enumerate(self.store.pages(status.result_source, words=words)):
+            yield ("," if index else "") + _dumps(page)
+        yield "]}"
+
+    def _text_pieces(self, status: StatusView) -> Iterator[str]:
+        for index, page in enumerate(self.store.pages(status.result_source, words=False)):
+            yield ("\f" if index else "") + (page.get("text") or "").rstrip("\n") + "\n"
 
     async def render_page_image(self, status: StatusView, page_number: int) -> Path:
         """A PNG of one page as displayed (for the web page's viewer), as a temporary file."""
@@ -350,7 +426,7 @@ class Orchestrator:
 
     def _enqueue_unqueued(self) -> None:
         """Queue the documents the queue refused, oldest first, with a backoff while it stays down. The
-        reconciler would queue them too, but only minutes later; a second delivery is harmless."""
+        reconciler would queue them too, but only up to a minute later; a second delivery is harmless."""
         pause = 0.2
         while True:
             with self._unqueued_lock:
@@ -426,9 +502,7 @@ class Orchestrator:
         cached = self.cache.get(key)
         if cached is not None:
             return json.loads(cached)
-        pages = list(self.store.pages(status.result_source))
-        if not words:
-            pages = [{name: value for name, value in page.items() if name != "words"} for page in pages]
+        pages = list(self.store.pages(status.result_source, words=words))
         if status.status == DocumentStatus.COMPLETED and self.result_cache_ttl_s:
             encoded = json.dumps(pages).encode()
             if len(encoded) <= MAX_CACHED_RESULT_BYTES:  # a 2000-page book stays in the store only
@@ -444,8 +518,76 @@ class Orchestrator:
         Raises DocumentError (`render_failed` 422, `render_busy` 503)."""
         if self._render is None:
             raise RuntimeError("this orchestrator was built without a renderer")
-        pages = self.pages(status, words=True)
-        # hOCR is built from the stored pages alone: the original is not fetched for it
-        source = self.original(status) if format == "pdf" else contextlib.nullcontext(None)
-        with source as original:
-            return self._render(original, status.document_id, pages, format)
+        # The pages go to the child as a file of JSON lines, written a page at a time as they are read from
+        # the store, and the child reads them back one at a time: no process holds the whole document.
+        with tempfile.NamedTemporaryFile("w", prefix="pages-", suffix=".jsonl", encoding="utf-8") as lines:
+            count = 0
+            for page in self.pages_iter(status, words=True):
+                lines.write(_dumps(page) + "\n")
+                count += 1
+            lines.flush()
+            # hOCR is built from the stored pages alone: the original is not fetched for it
+            source = self.original(status) if format == "pdf" else contextlib.nullcontext(None)
+            with source as original:
+                return self._render(original, status.document_id, Path(lines.name), format, count)
+
+    async def output_stream(self, status: StatusView, format: str) -> Iterator[bytes]:
+        """The `format` output ("pdf", "hocr") of a long document as pieces of bytes, sent while it is built:
+        the pages go to the sandboxed child through a file it reads as it grows, and the child's output file
+        is read as it grows too. The first piece is awaited here, so a renderer that is busy or fails before
+        writing anything answers with an error, not a cut stream."""
+        chunks = self._output_pieces(status, format)
+        first = await self._in_thread(lambda: next(chunks, b""))
+        return itertools.chain((first,), chunks)
+
+    def _output_pieces(self, status: StatusView, format: str) -> Iterator[bytes]:
+        if self._render is None:
+            raise RuntimeError("this orchestrator was built without a renderer")
+        folder = Path(tempfile.mkdtemp(prefix="output-"))
+        try:
+            lines_path, out_path = folder / "pages.jsonl", folder / f"output.{format}"
+            lines_path.touch()
+            out_path.touch()
+            written: Future[None] = _in_background(lambda: self._write_page_lines(status, lines_path))
+
+            def render() -> Path:
+                source = self.original(status) if format == "pdf" else contextlib.nullcontext(None)
+                with source as original:
+                    return self._render(original, status.document_id, PageLines(lines_path), format,
+                                        max(status.pages_total, status.pages_done), out_path)
+
+            rendered = _in_background(render)
+            with open(out_path, "rb") as out:
+                while True:
+                    chunk = out.read(STREAM_CHUNK_BYTES)
+                    if chunk:
+                        yield chunk
+                    elif rendered.done():
+                        rendered.result()  # raises what the renderer raised
+                        while chunk := out.read(STREAM_CHUNK_BYTES):
+                            yield chunk
+                        written.result()  # a store that failed mid-way cuts the answer short
+                        return
+                    else:
+                        time.sleep(OUTPUT_POLL_S)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _write_page_lines(self, status: StatusView, path: Path) -> None:
+        """The pages as JSON lines, a batch of pages at a time, then the empty line that ends them (written
+        whatever happens, so the child never waits for pages that will not come)."""
+        try:
+            with open(path, "a", encoding="utf-8") as lines:
+                for index, page in enumerate(self.pages_iter(status, words=True), start=1):
+                    lines.write(_dumps(page) + "\n")
+                    if index % 16 == 0:
+                        lines.flush()
+        finally:
+            with open(path, "a", encoding="utf-8") as lines:
+                lines.write("\n")
+
+    def pages_iter(self, status: StatusView, words: bool = True) -> Iterable[dict[str, Any]]:
+        """The document's pages: from memory (and the cache) when short, lazily from the store when long."""
+        if self.streams_result(status):
+            return self.store.pages(status.result_source, words=words)
+        return self.pages(status, words=words)

@@ -89,7 +89,8 @@ def queue_config(settings: Settings) -> QueueConfig:
     return QueueConfig(
         concurrency=settings.concurrent_documents, max_retries=settings.job_max_retries,
         job_timeout_s=settings.job_timeout_s, lease_s=settings.lease_s,
-        reconcile_interval_s=settings.reconcile_interval_s, heartbeat_timeout_s=settings.queue_heartbeat_timeout_s,
+        reconcile_interval_s=settings.reconcile_interval_s, requeue_lost_interval_s=settings.requeue_lost_interval_s,
+        heartbeat_timeout_s=settings.queue_heartbeat_timeout_s,
         maintenance_chance=settings.queue_maintenance_chance)
 
 

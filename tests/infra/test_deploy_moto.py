@@ -16,6 +16,7 @@ from tests.support.iam import allowed, statements
 
 NAME = "ocr-service-prod"  # deploy/'s "${var.name}-${var.environment}" with the defaults
 PARAMETERS = ["mongo_connection_string", "redis_password", "api_key"]
+REDIS_CA = "/ocr-service/prod/redis-tls-ca"  # deploy/'s name of the CA parameter Redis publishes
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,12 @@ def plan(stack):
 @pytest.fixture(scope="module")
 def outputs(stack):
     return stack[2]
+
+
+def user_data_of(resource) -> str:
+    """The user data a planned launch template or instance carries, decoded."""
+    encoded = str(resource.body.get("user_data_base64") or resource.body.get("user_data") or "")
+    return "" if encoded.startswith("${") else base64.b64decode(encoded).decode()
 
 
 # ---- the plan -----------------------------------------------------------------------------------
@@ -163,16 +170,30 @@ def test_plan_security_invariants(plan):
 
 
 def test_plan_keeps_secrets_in_ssm(plan):
-    parameters = plan.resources("aws_ssm_parameter")
+    parameters = [p for p in plan.resources("aws_ssm_parameter") if p.body["type"] == "SecureString"]
     assert sorted(p.address for p in parameters) == [f"aws_ssm_parameter.{n}[0]" for n in sorted(PARAMETERS)]
-    assert all(p.body["type"] == "SecureString" for p in parameters)
     # Encrypted with the stack's own key (known after apply: see test_ssm_parameters_hold_the_secrets).
     assert all(p.body["key_id"] == "${local.kms_key_arn}" for p in parameters), [p.body["key_id"] for p in parameters]
     assert plan.resources("aws_kms_key")[0].body["enable_key_rotation"] is True
     for res in plan.resources("aws_launch_template", "aws_instance"):
-        user_data = str(res.body.get("user_data") or "")
+        user_data = user_data_of(res)  # the launch template's is known after apply only (REDIS_HOST)
+        assert res.type == "aws_launch_template" or "ssm-parameters" in user_data, res.address
         for secret in SECRETS:
             assert secret not in user_data, f"{res.where}: {res.address} carries a secret in its user data"
+
+
+def test_plan_publishes_the_redis_ca_for_the_ocr_instances(plan):
+    """The one String parameter: Redis's CA certificate (public), created with a placeholder that the
+    Redis instance overwrites at boot; the Redis user data names it for publishing (the OCR user data
+    names it as REDIS_TLS_CA_FILE: test_launch_template_requires_imdsv2_and_carries_no_secret)."""
+    strings = [p for p in plan.resources("aws_ssm_parameter") if p.body["type"] != "SecureString"]
+    assert [(p.address, p.body["type"], p.body["name"]) for p in strings] == [
+        ("module.redis.aws_ssm_parameter.tls_ca[0]", "String", REDIS_CA)
+    ]
+    assert not strings[0].body["value"].startswith("-----BEGIN"), "the placeholder must not pass for a PEM"
+    (redis,) = plan.resources("aws_instance")
+    redis_data = user_data_of(redis)
+    assert f"REDIS_TLS_CA_PARAMETER={REDIS_CA}\n" in redis_data, redis_data
 
 
 # ---- what apply built, seen through boto3 ------------------------------------------------------------
@@ -245,7 +266,12 @@ def test_launch_template_requires_imdsv2_and_carries_no_secret(outputs, aws_clie
     assert int(settings["TIMEOUT_KEEP_ALIVE_S"]) > 300  # alb_idle_timeout's default
     # /metrics open to the CloudWatch agent on the instance (the load balancer answers it 404 itself)
     assert "/metrics" in json.loads(settings["OPEN_PATHS"])
+    # The agent labels the queue metrics with it: the dimension the backlog policy and the alarms read.
+    assert settings["ASG_NAME"] == outputs["asg_name"]
     assert f"API_KEY={outputs['ssm_parameter_names']['api_key']}" in user_data
+    # The CA Redis publishes, which the instances wait for and verify Redis with.
+    parameters = user_data.split("<<'PARAMS'\n", 1)[1].split("\nPARAMS", 1)[0].splitlines()
+    assert f"REDIS_TLS_CA_FILE={outputs['redis_tls_ca_ssm_parameter_name']}" in parameters, parameters
     for secret in SECRETS:
         assert secret not in user_data, "a secret is baked into the launch template's user data"
     for name in (
@@ -306,6 +332,14 @@ def test_alarms(aws_client):
     assert any(":automate:" in action and action.endswith(":ec2:recover") for action in recover["AlarmActions"])
 
 
+def test_agent_log_groups_exist(outputs, aws_client):
+    """The groups the agent writes to (app and Docker logs, the metrics' EMF events), with a retention."""
+    groups = {g["logGroupName"]: g for g in aws_client("logs").describe_log_groups()["logGroups"]}
+    assert set(outputs["log_group_names"]) == {"app", "docker", "metrics"}
+    for name in outputs["log_group_names"].values():
+        assert groups[name].get("retentionInDays"), f"{name} missing or kept forever"
+
+
 def test_ssm_parameters_hold_the_secrets(outputs, aws_client):
     ssm = aws_client("ssm")
     names = outputs["ssm_parameter_names"]
@@ -339,7 +373,8 @@ def _role_statements(iam, role_name: str) -> list[dict]:
 
 def test_each_role_reads_only_its_own_parameters(outputs, aws_client):
     """IAM as applied (inline and managed policies together): the OCR role reads its three parameters,
-    the Redis role only the password, neither any other parameter; kms:Decrypt only with the stack's key."""
+    the Redis role only the password, neither any other parameter; kms:Decrypt only with the stack's key;
+    metrics only in their own namespaces."""
     iam, ssm = aws_client("iam"), aws_client("ssm")
     arns = {
         key: ssm.get_parameter(Name=name)["Parameter"]["ARN"] for key, name in outputs["ssm_parameter_names"].items()
@@ -362,3 +397,42 @@ def test_each_role_reads_only_its_own_parameters(outputs, aws_client):
         assert allowed(role, "kms:Decrypt", outputs["ssm_kms_key_arn"])
         other_key = outputs["ssm_kms_key_arn"].rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
         assert not allowed(role, "kms:Decrypt", other_key), "kms:Decrypt beyond the stack's key"
+    # The managed agent policy allows PutMetricData anywhere; the roles' Deny keeps them to their namespaces.
+    for role, namespace in ((ocr, "OCRService/Instances"), (redis, "OCRService/Redis")):
+        assert allowed(role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": namespace})
+        assert not allowed(role, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/EC2"})
+
+
+def test_redis_ca_parameter_is_published_by_redis_alone(outputs, aws_client):
+    """IAM as applied: the Redis role may write the CA parameter (and read it back, to skip an
+    unchanged write) and write nothing else; the OCR role reads the CA but may not write it, and reads
+    no TLS material of Redis's own that the deployment may keep in SSM."""
+    iam, ssm = aws_client("iam"), aws_client("ssm")
+    assert outputs["redis_tls_ca_ssm_parameter_name"] == REDIS_CA
+    parameter = ssm.get_parameter(Name=REDIS_CA)["Parameter"]
+    assert parameter["Type"] == "String" and not parameter["Value"].startswith("-----BEGIN")
+    ca_arn = parameter["ARN"]
+    secrets = {
+        key: ssm.get_parameter(Name=name)["Parameter"]["ARN"] for key, name in outputs["ssm_parameter_names"].items()
+    }
+    roles = outputs["instance_role_names"]
+    ocr, redis = _role_statements(iam, roles["ocr"]), _role_statements(iam, roles["redis"])
+    assert allowed(redis, "ssm:PutParameter", ca_arn) and allowed(redis, "ssm:GetParameter", ca_arn)
+    for arn in [*secrets.values(), ca_arn.replace("redis-tls-ca", "other-parameter")]:
+        assert not allowed(redis, "ssm:PutParameter", arn), f"the Redis role may overwrite {arn}"
+    assert not allowed(redis, "ssm:DeleteParameter", ca_arn)
+    assert allowed(ocr, "ssm:GetParameter", ca_arn)
+    assert not allowed(ocr, "ssm:PutParameter", ca_arn), "an OCR instance could replace the CA it trusts"
+    for own_tls in ("redis-tls-key", "redis-tls-cert"):
+        assert not allowed(ocr, "ssm:GetParameter", ca_arn.replace("redis-tls-ca", own_tls))
+
+
+def test_published_ca_survives_the_next_plan(stack, aws_client):
+    """What the Redis instance does at first boot (a PEM overwrites the placeholder) is no drift:
+    the next plan leaves the parameter alone instead of putting the placeholder back."""
+    tf, _, _ = stack
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB-not-a-real-certificate\n-----END CERTIFICATE-----"
+    aws_client("ssm").put_parameter(Name=REDIS_CA, Value=pem, Type="String", Overwrite=True)
+    again = tf.plan()
+    assert again.actions()["module.redis.aws_ssm_parameter.tls_ca[0]"] == ["no-op"]
+    assert aws_client("ssm").get_parameter(Name=REDIS_CA)["Parameter"]["Value"] == pem

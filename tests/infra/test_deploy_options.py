@@ -4,6 +4,7 @@ roles' policies are known at plan time: least privilege is proven on the plan's 
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -12,10 +13,15 @@ from project_stacks import DEPLOY_DIR, DEPLOY_VARS, SECRETS, register_images
 from tests.support.iam import allowed, statements
 
 PREFIX = "/ocr-service/prod"
+REDIS_CA = f"{PREFIX}/redis-tls-ca"  # public: Redis publishes it, the OCR instances read it
+# The deployment's own Redis certificate, kept in SSM out of band: Redis's alone.
+REDIS_TLS = {"REDIS_TLS_CERT": f"{PREFIX}/redis-tls-cert", "REDIS_TLS_KEY": f"{PREFIX}/redis-tls-key",
+             "REDIS_TLS_CA": f"{PREFIX}/redis-tls-own-ca"}
 OWN = {
-    "ocr": [f"{PREFIX}/mongo-connection-string", f"{PREFIX}/redis-password", f"{PREFIX}/api-key"],
-    "redis": [f"{PREFIX}/redis-password"],
+    "ocr": [f"{PREFIX}/mongo-connection-string", f"{PREFIX}/redis-password", f"{PREFIX}/api-key", REDIS_CA],
+    "redis": [f"{PREFIX}/redis-password", *REDIS_TLS.values(), REDIS_CA],
 }
+ALL = sorted({name for names in OWN.values() for name in names})
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +36,7 @@ def options(module_terraform, aws_emulator):
         "ssm_kms_key_id": key_arn,
         "manage_secrets": False,
         "scaling_metric": "cpu",
+        "redis_tls_ssm_parameter_names": REDIS_TLS,
     }
     tf = module_terraform(DEPLOY_DIR, variables)
     tf.init()
@@ -41,10 +48,12 @@ def _parameter_arn(emulator, name: str) -> str:
 
 
 def _role_policy(plan, module: str) -> list[dict]:
-    (policy,) = [r for r in plan.resources("aws_iam_role_policy") if r.address.startswith(f"module.{module}.")]
-    text = policy.body["policy"]
-    assert text.startswith("{"), f"{policy.address}: policy unknown at plan time ({text})"
-    return statements(json.loads(text))
+    """The statements of the module's inline role policies (parameters, metric namespaces)."""
+    policies = [r for r in plan.resources("aws_iam_role_policy") if r.address.startswith(f"module.{module}.")]
+    assert policies, f"module.{module} has no inline role policy"
+    for policy in policies:
+        assert policy.body["policy"].startswith("{"), f"{policy.address}: policy unknown at plan time"
+    return statements(*(json.loads(p.body["policy"]) for p in policies))
 
 
 def test_plain_http_only_when_allowed(options):
@@ -56,7 +65,8 @@ def test_plain_http_only_when_allowed(options):
 
 def test_secrets_out_of_band_stay_out_of_the_plan(options):
     plan, _, _ = options
-    assert plan.resources("aws_ssm_parameter") == [], "manage_secrets = false must create no parameter"
+    created = [p.body["name"] for p in plan.resources("aws_ssm_parameter")]
+    assert created == [REDIS_CA], "manage_secrets = false must create no parameter but the public CA's"
     raw = json.dumps(plan.raw)
     assert not [s for s in SECRETS if s in raw]
     assert plan.resources("aws_kms_key") == [], "a given key: no key of the stack's own"
@@ -68,7 +78,7 @@ def test_each_role_reads_only_its_own_parameters(options, role):
     policy = _role_policy(plan, "asg" if role == "ocr" else "redis")
     for name in OWN[role]:
         assert allowed(policy, "ssm:GetParameter", _parameter_arn(emulator, name)), f"{role} cannot read {name}"
-    others = [n for n in OWN["ocr"] if n not in OWN[role]] + ["/other-stack/prod/api-key", "/AmazonCloudWatch-linux"]
+    others = [n for n in ALL if n not in OWN[role]] + ["/other-stack/prod/api-key", "/AmazonCloudWatch-linux"]
     for name in others:
         assert not allowed(policy, "ssm:GetParameter", _parameter_arn(emulator, name)), f"{role} reads {name}"
         # The explicit Deny outranks what a managed policy (Session Manager, CloudWatch agent) may allow.
@@ -81,6 +91,34 @@ def test_each_role_reads_only_its_own_parameters(options, role):
     assert not allowed(policy, "ssm:GetParametersByPath", _parameter_arn(emulator, PREFIX))
     assert allowed(policy, "kms:Decrypt", key_arn)
     assert [s["Resource"] for s in policy if "kms:Decrypt" in s["Action"]] in ([key_arn], [[key_arn]])
+
+
+@pytest.mark.parametrize("role", ["ocr", "redis"])
+def test_only_the_redis_role_writes_and_only_the_ca(options, role):
+    plan, _, emulator = options
+    policy = _role_policy(plan, "asg" if role == "ocr" else "redis")
+    ca = _parameter_arn(emulator, REDIS_CA)
+    assert allowed(policy, "ssm:PutParameter", ca) == (role == "redis")
+    for name in [n for n in ALL if n != REDIS_CA] + ["/other-stack/prod/redis-tls-ca"]:
+        arn = _parameter_arn(emulator, name)
+        for action in ("ssm:PutParameter", "ssm:DeleteParameter", "ssm:LabelParameterVersion"):
+            assert not allowed(policy, action, arn), f"{role} may {action} {name}"
+            # Explicitly denied: no managed policy attached later can allow it.
+            deny = [s for s in policy if s["Effect"] == "Deny"]
+            assert not allowed(deny + [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}], action, arn)
+
+
+def test_redis_tls_material_from_ssm_reaches_redis_alone(options):
+    """The deployment's own certificate: named in Redis's user data for redis-tls-setup (the OCR
+    role may not read it: test_each_role_reads_only_its_own_parameters)."""
+    plan, _, _ = options
+    (redis,) = plan.resources("aws_instance")
+    redis_data = base64.b64decode(redis.body["user_data_base64"]).decode()
+    for variable, name in REDIS_TLS.items():
+        assert f"{variable}={name}\n" in redis_data
+    (ca,) = plan.resources("aws_ssm_parameter")
+    assert ca.address == "module.redis.aws_ssm_parameter.tls_ca[0]"
+    assert (ca.body["type"], ca.body["name"]) == ("String", REDIS_CA)
 
 
 def test_redis_role_cannot_read_the_mongodb_uri(options):

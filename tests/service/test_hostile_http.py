@@ -271,7 +271,7 @@ def test_document_accepted_while_the_queue_is_down_is_queued_when_it_answers(sta
     # The reconciler would queue it too, but only after an hour here: only the retry can explain it. A
     # Redis database of its own: another production service alive meanwhile (this module's) shares the
     # server, and its worker would take the message and not find the document in its own database.
-    service = start_service("production", RECONCILE_INTERVAL_S="3600", REDIS_DB="7")
+    service = start_service("production", REQUEUE_LOST_INTERVAL_S="3600", REDIS_DB="7")
     with service.client() as client:
         redis_server.stop()
         try:

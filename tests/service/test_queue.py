@@ -56,3 +56,33 @@ def test_a_queued_marker_expires(queue_and_store, monkeypatch):
     queue.enqueue("doc-ttl")
     ttl = client.ttl(queue.marker_prefix + "doc-ttl")
     assert 0 < ttl <= QueueConfig().marker_ttl_s
+
+
+def _processing(store, document_id: str, owner: str, lease_s: float) -> None:
+    store.create(DocumentRecord(document_id=document_id, content_sha256="ab" * 32, cache_key=document_id,
+                                options={}, filename=None, media_type="application/pdf", size_bytes=1,
+                                pages_total=3), None)
+    assert store.claim(document_id, owner, lease_s) is not None
+
+
+def test_an_expired_lease_is_queued_again_at_once_by_one_reconciler(queue_and_store, monkeypatch):
+    """A dead worker's document goes back to the queue as soon as its lease runs out (not some multiple
+    of it), once however many workers' reconcilers see it, and a held lease is left alone."""
+    queue, store, client = queue_and_store
+    other = RedisQueue(client, QueueConfig(lease_s=0.1), store, make_runner=lambda: None)
+    sent = []
+    monkeypatch.setattr(queue.actor, "send", lambda key: sent.append(key))
+    monkeypatch.setattr(other.actor, "send", lambda key: sent.append(key))
+    _processing(store, "dead-1", "dead-worker", lease_s=0.3)
+    _processing(store, "live-1", "live-worker", lease_s=60)
+    time.sleep(0.4)  # the dead worker's lease has run out; the live one renews long before its own does
+    assert queue.reconcile(lost=False) == ["dead-1"] and sent == ["dead-1"]
+    assert other.reconcile(lost=False) == [] and sent == ["dead-1"]
+    record = store.get("dead-1")
+    assert record.status == DocumentStatus.QUEUED and record.lease_owner is None
+    assert client.exists(queue.marker_prefix + "dead-1")  # an ordinary queued document from now on
+    assert store.get("live-1").lease_owner == "live-worker"
+    resumed = store.claim("dead-1", "survivor", 60)
+    assert resumed.attempts == 2 and resumed.lease_owner == "survivor"
+    assert store.claim("dead-1", "dead-worker", 60) is None  # its redelivered message finds it held
+    other.close()

@@ -114,10 +114,11 @@ def mongo_uri(mongo_server) -> str:
     return os.environ.get("MONGO_TEST_URI") or f"mongodb://127.0.0.1:{mongo_server.port}"
 
 
-# Short timings so recovery paths finish within a test; production defaults are minutes.
+# Shorter timings than the defaults so recovery paths finish quickly within a test.
 FAST_RECOVERY = {
     "LEASE_S": "3",
     "RECONCILE_INTERVAL_S": "1",
+    "REQUEUE_LOST_INTERVAL_S": "1",
     "QUEUE_HEARTBEAT_TIMEOUT_S": "5",
     "QUEUE_MAINTENANCE_CHANCE": "100000",
     "MONGO_TIMEOUT_MS": "1500",

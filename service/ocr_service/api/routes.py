@@ -9,7 +9,7 @@ import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Path, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from ..config import Settings
@@ -151,9 +151,18 @@ async def extract(
     headers = {"Location": body.status_url, "X-Created": str(created).lower()}
     if wait_s and status.status == DocumentStatus.COMPLETED:
         headers["Preference-Applied"] = f"wait={wait_s:g}"
-        # The stored pages are already in the documented shape; JSONResponse skips a second validation.
-        return JSONResponse(await orchestrator.result_json(status, words=False), headers=headers)
+        return await _json_result(orchestrator, status, words=False, headers=headers)
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+async def _json_result(orchestrator: Orchestrator, status: StatusView, words: bool,
+                       headers: dict[str, str] | None = None) -> Response:
+    """The result as JSON: assembled in memory when short; streamed from the store page by page when long."""
+    if orchestrator.streams_result(status):
+        chunks = await orchestrator.result_stream(status, "json", words)
+        return StreamingResponse(chunks, media_type="application/json", headers=headers)
+    # The stored pages are already in the documented shape; JSONResponse skips a second validation.
+    return JSONResponse(await orchestrator.result_json(status, words), headers=headers)
 
 
 async def _webhook_target(request: Request, orchestrator: Orchestrator, settings: Settings, tenant: str,
@@ -236,14 +245,21 @@ async def get_result(
     if status.status not in readable:
         return JSONResponse(status.to_json(), status_code=202, headers={"Retry-After": "2"})
     if format == "text":
+        if orchestrator.streams_result(status):
+            return StreamingResponse(await orchestrator.result_stream(status, "text"),
+                                     media_type="text/plain; charset=utf-8")
         return PlainTextResponse(await orchestrator.result_text(status))
+    if format in ("hocr", "pdf") and orchestrator.streams_result(status):  # sent while the child builds it
+        headers = {"Content-Disposition": f'attachment; filename="{document_id}.pdf"'} if format == "pdf" else None
+        return StreamingResponse(await orchestrator.output_stream(status, format), headers=headers,
+                                 media_type="text/html; charset=utf-8" if format == "hocr" else "application/pdf")
     if format in ("hocr", "pdf"):  # built from the original in a sandboxed child, streamed from its file
         output = await orchestrator.render_output(status, format)
         cleanup = BackgroundTask(output.unlink, missing_ok=True)
         if format == "hocr":
             return FileResponse(output, media_type="text/html; charset=utf-8", background=cleanup)
         return FileResponse(output, media_type="application/pdf", filename=f"{document_id}.pdf", background=cleanup)
-    return JSONResponse(await orchestrator.result_json(status, words))
+    return await _json_result(orchestrator, status, words)
 
 
 @router.get(

@@ -11,8 +11,9 @@ class QueueConfig:
     concurrency: int = 2  # documents one worker processes at once
     max_retries: int = 3
     job_timeout_s: float = 6 * 3600
-    lease_s: float = 60.0
-    reconcile_interval_s: float = 30.0
+    lease_s: float = 10.0
+    reconcile_interval_s: float = 2.0  # expired leases: a cheap indexed query
+    requeue_lost_interval_s: float = 30.0  # lost messages: reads every waiting document
     heartbeat_timeout_s: float = 60.0
     maintenance_chance: int = 1000  # per million commands: re-queue dead workers' messages
     # A queued marker outlives its message by at most this long (a dead-lettered or lost send), after

@@ -22,7 +22,7 @@ from typing import Any
 from ..metrics import PAGE_SECONDS, PAGES, measured_page
 from ..pipeline import DocumentError, DocumentInfo, Limits, PageOptions, inspect_document, process_page
 from ..pipeline.bands import SplitRequest, read_band
-from ..pipeline.outputs import write_output
+from ..pipeline.outputs import Pages, write_output
 from ..pipeline.page import join_bands
 from .sandbox import DEFAULT_MEMORY_BYTES, ChildDied, ChildTimeout, Worker
 
@@ -285,16 +285,23 @@ class Renderer:
         self.limits, self.timeout_s, self.wait_s = limits, timeout_s, wait_s
         self._pool = ProcessPool(processes, memory_bytes=memory_bytes)  # children start on first use
 
-    def __call__(self, original: Path | None, document_id: str, pages: list[dict], format: str) -> Path:
+    def __call__(self, original: Path | None, document_id: str, pages: Pages, format: str,
+                 page_count: int | None = None, out_path: Path | None = None) -> Path:
         """The output's file (the caller deletes it), built within the timeout plus PER_PAGE_S a page.
-        Raises DocumentError: 422 `render_failed` when
-        the original crashed, exhausted or hung the child, 503 `render_busy` when no child is free."""
-        fd, name = tempfile.mkstemp(prefix="output-", suffix=self.SUFFIXES.get(format, ""))
-        os.close(fd)
-        path = Path(name)
+        `pages`: the page results, or a file of them as JSON lines in page order (read by the child a
+        page at a time; `page_count` says how many it holds). `out_path`: where to write it (the child
+        writes it as it goes; by default a new temporary file). Raises DocumentError: 422 `render_failed`
+        when the original crashed, exhausted or hung the child, 503 `render_busy` when no child is free."""
+        if out_path is None:
+            fd, name = tempfile.mkstemp(prefix="output-", suffix=self.SUFFIXES.get(format, ""))
+            os.close(fd)
+            out_path = Path(name)
+        path = out_path
         try:
             self._pool.call(write_output, original, document_id, pages, format, path, self.limits,
-                            timeout_s=self.timeout_s + self.PER_PAGE_S * len(pages), wait_s=self.wait_s)
+                            timeout_s=self.timeout_s + self.PER_PAGE_S * (len(pages) if page_count is None
+                                                                           else page_count),
+                            wait_s=self.wait_s)
             return path
         except PoolBusy:
             path.unlink(missing_ok=True)

@@ -5,14 +5,18 @@ the messages of a worker that stopped heart-beating, retries with exponential ba
 a library inside our own worker process, so each worker keeps its OCR process pool warm. RQ forks
 per job (the engines would reload every time) and Celery is far more machinery than this needs.
 
-On top of it, a reconciler makes MongoDB the source of truth: documents it still shows unfinished
-whose message is gone (Redis restarted empty) or whose worker died are queued again.
+On top of it, a reconciler makes MongoDB the source of truth. Every few seconds it gives back the
+documents whose lease ran out (their worker died) and queues them again, so a surviving worker resumes
+them at their next page; Dramatiq's own re-delivery of the dead worker's message comes much later and
+finds the document held or finished. Less often it queues again the documents still waiting whose
+message is gone (Redis restarted empty).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -79,28 +83,43 @@ class RedisQueue(JobQueue):
         self._reconciler = threading.Thread(target=self._reconcile_forever, name="reconciler", daemon=True)
         self._reconciler.start()
 
-    def reconcile(self) -> list[str]:
-        """Queue again what MongoDB shows unfinished and stale, when its message is gone (queued
-        with no marker: Redis lost it) or its worker is gone (processing with an expired lease)."""
+    def reconcile(self, lost: bool = True) -> list[str]:
+        """Queue again the documents MongoDB shows unfinished whose worker is gone (processing with an
+        expired lease) and, with `lost`, those whose message is gone (queued, stale, with no marker)."""
         now = utcnow()
         requeued = []
-        for record in self.store.unfinished(stale_before=now - timedelta(seconds=2 * self.config.lease_s)):
-            marker = self.marker_prefix + record.key
-            lost = record.status == DocumentStatus.QUEUED and not self.client.exists(marker)
-            expired = record.lease_until is None or record.lease_until < now
-            orphaned = record.status == DocumentStatus.PROCESSING and expired
-            if lost or orphaned:
-                log.info("reconciler: re-queueing %s document %s", record.status, record.key)
+        # A live worker writes its lease every third of it, so an expired lease is among the documents not
+        # written for half a lease: a short range of the (status, updated_at) index, empty when all is well.
+        stale = now - timedelta(seconds=self.config.lease_s / 2)
+        for record in self.store.unfinished(stale_before=stale, status=DocumentStatus.PROCESSING):
+            if record.lease_until is not None and record.lease_until >= now:
+                continue  # a live worker that is merely slow to write
+            # Back to queued first: only one worker's reconciler wins this, so only one message is sent,
+            # and from then on the document is an ordinary queued one.
+            if record.lease_owner is None or self.store.release(record.key, record.lease_owner):
+                log.info("reconciler: the lease on %s ran out; queueing it again", record.key)
                 self.enqueue(record.key)
                 requeued.append(record.key)
+        if lost:
+            stale = now - timedelta(seconds=2 * self.config.lease_s)
+            for record in self.store.unfinished(stale_before=stale, status=DocumentStatus.QUEUED):
+                if not self.client.exists(self.marker_prefix + record.key):
+                    log.info("reconciler: the message of %s is gone; queueing it again", record.key)
+                    self.enqueue(record.key)
+                    requeued.append(record.key)
         return requeued
 
     def _reconcile_forever(self) -> None:
+        lost_due = time.monotonic() + self.config.requeue_lost_interval_s
         while not self._stop.wait(self.config.reconcile_interval_s):
+            lost = time.monotonic() >= lost_due
             try:
-                self.reconcile()
+                self.reconcile(lost=lost)
             except Exception as error:  # Redis or MongoDB down: try again next round
                 log.warning("reconciler: %s", error)
+                continue
+            if lost:
+                lost_due = time.monotonic() + self.config.requeue_lost_interval_s
 
     def ping(self) -> None:
         self.client.ping()

@@ -46,7 +46,7 @@ class RetryLater(Exception):
 @dataclass(frozen=True)
 class RunnerConfig:
     limits: Limits
-    lease_s: float = 60.0
+    lease_s: float = 10.0
     job_timeout_s: float = 6 * 3600
     max_retries: int = 3
     page_timeout_s: float = 120.0
@@ -58,27 +58,39 @@ class DocumentRunner:
         self.store, self.pool, self.config = store, pool, config
         # The embedded service passes a fixed owner: after a restart it takes back its own leases.
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Documents this process works on: a second delivery of one of them (the reconciler's and the queue's
+        # re-delivery both arrive here) must not run it twice at once under the same owner.
+        self._active: set[str] = set()
+        self._active_lock = threading.Lock()
 
     def run(self, key: str) -> None:
         """Process the document if it is still unfinished and nobody else holds it.
         Raises RetryLater after a transient failure (the queue retries with backoff)."""
-        record = self.store.claim(key, self.owner, self.config.lease_s)
-        if record is None:
-            return  # finished already, a follower, or held by a live worker elsewhere
-        # Every log line about this document, from any thread working on it, names it and its upload's request.
-        with structlog.contextvars.bound_contextvars(document_id=record.document_id, tenant=record.tenant,
-                                                     request_id=record.request_id):
-            log.info("document started: %d pages, attempt %d", record.pages_total, record.attempts)
-            self._run(key, record)
+        with self._active_lock:
+            if key in self._active:
+                return  # another thread of this process has it
+            self._active.add(key)
+        try:
+            record = self.store.claim(key, self.owner, self.config.lease_s)
+            if record is None:
+                return  # finished already, a follower, or held by a live worker elsewhere
+            # Every log line about this document, from any thread working on it, names it and its request.
+            with structlog.contextvars.bound_contextvars(document_id=record.document_id, tenant=record.tenant,
+                                                         request_id=record.request_id):
+                log.info("document started: %d pages, attempt %d", record.pages_total, record.attempts)
+                self._run(key, record)
+        finally:
+            with self._active_lock:
+                self._active.discard(key)
 
     def _run(self, key: str, record: DocumentRecord) -> None:
         if record.attempts > self.config.max_retries + 1:  # e.g. it crashed every process that took it
             self._fail(key, record.cache_key, "processing_error",
                        f"Processing was attempted {record.attempts - 1} times without finishing.")
             return
-        stop_heartbeat = self._keep_lease(key)
+        lease = self._keep_lease(key)
         try:
-            self._process(record)
+            self._process(record, lease)
         except DocumentError as error:
             self._fail(key, record.cache_key, error.code, error.message)
         except JobTimeout as error:
@@ -100,9 +112,9 @@ class DocumentRunner:
             self._fail(key, record.cache_key, "internal_error",
                        f"An unexpected error stopped processing: {type(error).__name__}.")
         finally:
-            stop_heartbeat()
+            lease.stop()
 
-    def _process(self, record: DocumentRecord) -> None:
+    def _process(self, record: DocumentRecord, lease: _Lease) -> None:
         started = time.monotonic()
         options = dict(record.options)
         selection = options.pop("pages", None)  # e.g. "1-3,7": only those pages, numbered as in the document
@@ -120,9 +132,9 @@ class DocumentRunner:
                                         others_waiting=self._others_waiting)
             try:
                 for page in pages:
-                    if self.store.save_page(key, page) is not DocumentStatus.PROCESSING:
+                    if self.store.save_page(key, page) is not DocumentStatus.PROCESSING or lease.lost.is_set():
                         log.info("document %s was cancelled or taken over: stopping", key)
-                        return  # cancelled (finish would refuse too): the pages read so far stay
+                        return  # cancelled or resumed elsewhere (finish would refuse too): its pages stay
                     if time.monotonic() - started > self.config.job_timeout_s:
                         raise JobTimeout(f"The document took longer than {self.config.job_timeout_s:.0f} s.")
             finally:
@@ -160,17 +172,33 @@ class DocumentRunner:
     def _expiry(self) -> datetime | None:
         return utcnow() + timedelta(seconds=self.config.retention_s) if self.config.retention_s else None
 
-    def _keep_lease(self, key: str):
-        """Renew the lease in the background while the document is worked on."""
-        stopped = threading.Event()
+    def _keep_lease(self, key: str) -> _Lease:
+        """Renew the lease in a thread of its own, so a page however long never lets it run out."""
+        lease = _Lease()
 
         def beat() -> None:
-            while not stopped.wait(self.config.lease_s / 3):
+            while not lease.stopped.wait(self.config.lease_s / 3):
                 try:
-                    self.store.renew(key, self.owner, self.config.lease_s)
+                    renewed = self.store.renew(key, self.owner, self.config.lease_s)
+                    if not renewed and not lease.stopped.is_set():  # (not: it has just finished)
+                        # It ran out and another worker took the document over (or it was cancelled):
+                        # stop after the page in flight instead of reading the rest twice.
+                        log.warning("lost the lease on %s", key)
+                        lease.lost.set()
+                        return
                 except StoreUnavailable:
                     log.warning("could not renew the lease on %s", key)
 
         context = contextvars.copy_context()  # its warnings name the document too
         threading.Thread(target=context.run, args=(beat,), name=f"lease-{key}", daemon=True).start()
-        return stopped.set
+        return lease
+
+
+class _Lease:
+    """A running lease renewal: `stop()` ends it, `lost` is set once another owner has the document."""
+
+    def __init__(self) -> None:
+        self.stopped, self.lost = threading.Event(), threading.Event()
+
+    def stop(self) -> None:
+        self.stopped.set()

@@ -122,9 +122,10 @@ def _exit_with_parent() -> None:
 
 
 def _fault(function: Callable, args: tuple) -> None:
-    """Test hook: `OCR_SANDBOX_FAULT=<function name>:abort|hang[:marker],…` makes calls of that function
-    abort the process or hang; with a marker, only calls whose first argument is a document holding it.
-    A call through a wrapper that takes the function first (page metrics) counts as a call of it."""
+    """Test hook: `OCR_SANDBOX_FAULT=<function name>:abort|hang|sleep=<s>[:marker],…` makes calls of that
+    function abort the process, hang, or take that many seconds longer; with a marker, only calls whose first
+    argument is a document holding it. A call through a wrapper that takes the function first (page metrics)
+    counts as a call of it."""
     if args and callable(args[0]):
         function, args = args[0], args[1:]
     for spec in filter(None, os.environ.get(FAULT_VARIABLE, "").split(",")):
@@ -144,6 +145,8 @@ def _fault(function: Callable, args: tuple) -> None:
 def _misbehave(action: str) -> None:
     if action == "abort":
         os.abort()
+    if action.startswith("sleep="):  # a slow call that then runs as usual
+        time.sleep(float(action.removeprefix("sleep=")))
     if action == "hang":
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         time.sleep(3600)

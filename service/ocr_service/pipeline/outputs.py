@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import ctypes
 import html
+import json
 import math
 import os
 import tempfile
 import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DEFAULT_LIMITS, Limits
@@ -21,6 +25,10 @@ _PDFIUM_LOCK = threading.Lock()
 # Image frames are turned into PDF pages this many at a time, each batch saved (compressed) to disk
 # before the next is decoded: a many-frame TIFF never has more than a batch of bitmaps in memory.
 FRAMES_PER_BATCH = 8
+# A PDF of more than IN_PLACE_MAX_PAGES gets its text layer PAGES_PER_BATCH pages at a time (see
+# _write_pdf_in_batches); shorter ones are changed in place and keep their document-level parts.
+IN_PLACE_MAX_PAGES = 100
+PAGES_PER_BATCH = 25
 _HOCR_RES = 300  # PDF pages are in points; hOCR wants pixels, so boxes are given at 300 DPI
 
 
@@ -39,9 +47,61 @@ def _bbox(values, factor: float) -> str:
     return " ".join(str(round(v / factor)) for v in values)
 
 
-def render_hocr(document_id: str, pages: list[dict]) -> str:
+@dataclass(frozen=True)
+class PageLines:
+    """A file of page results as JSON lines, in page order, that another process is still writing: it
+    ends with an empty line. Read as it grows, so an output is built while the pages are still coming."""
+
+    path: Path
+    poll_s: float = 0.005
+
+
+Pages = Iterable[dict] | Path | PageLines
+
+
+def read_pages(pages: Pages) -> Iterator[dict]:
+    """Page results in page order, from a list or, a page at a time, from a file of JSON lines (complete,
+    or still being written: PageLines)."""
+    if isinstance(pages, PageLines):
+        yield from _follow(pages)
+    elif isinstance(pages, (str, Path)):
+        with open(pages, encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+    else:
+        yield from sorted(pages, key=lambda p: p["number"])
+
+
+def _follow(pages: PageLines) -> Iterator[dict]:
+    with open(pages.path, encoding="utf-8") as lines:
+        partial = ""
+        while True:
+            line = lines.readline()
+            if not line.endswith("\n"):  # nothing more yet, or half a line
+                partial += line
+                time.sleep(pages.poll_s)
+                continue
+            line, partial = partial + line, ""
+            if not line.strip():
+                return  # the writer's end mark
+            yield json.loads(line)
+
+
+def render_hocr(document_id: str, pages: Pages) -> str:
     """hOCR 1.2 (XHTML) of the stored pages: ocr_page > ocr_line > ocrx_word with boxes and x_wconf."""
-    out = [
+    return "\n".join(_hocr_lines(document_id, pages))
+
+
+def write_hocr(document_id: str, pages: Pages, out_path: Path) -> None:
+    """render_hocr into a file, a page at a time."""
+    with open(out_path, "w", encoding="utf-8") as out:
+        for index, line in enumerate(_hocr_lines(document_id, pages)):
+            out.write(("\n" if index else "") + line)
+
+
+def _hocr_lines(document_id: str, pages: Pages) -> Iterator[str]:
+    yield from [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
         '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">',
@@ -54,7 +114,8 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
         "</head>",
         "<body>",
     ]
-    for page in sorted(pages, key=lambda p: p["number"]):
+    for page in read_pages(pages):
+        out: list[str] = []
         n = page["number"]
         factor = _units_per_pixel(page)
         # an image's boxes are in its own pixels, whose resolution the page result does not keep
@@ -86,8 +147,8 @@ def render_hocr(document_id: str, pages: list[dict]) -> str:
                 )
             out.append("</span>")
         out.append("</div>")
-    out += ["</body>", "</html>", ""]
-    return "\n".join(out)
+        yield from out
+    yield from ["</body>", "</html>", ""]
 
 
 def _hocr_table(n: int, ti: int, table: dict, words: list[dict], factor: float) -> list[str]:
@@ -277,42 +338,95 @@ def render_searchable_pdf(original_path: Path, pages: list[dict], limits: Limits
         return out.read_bytes()
 
 
-def write_output(original_path: Path, document_id: str, pages: list[dict], format: str, out_path: Path,
+def write_output(original_path: Path, document_id: str, pages: Pages, format: str, out_path: Path,
                  limits: Limits = DEFAULT_LIMITS) -> None:
     """Write `format` of the document to `out_path`: "pdf" (searchable), "hocr", or "png" (a picture of
-    the one page in `pages`)."""
+    the one page in `pages`). `pages` may be a file of JSON lines, read a page at a time."""
     if format == "pdf":
         write_searchable_pdf(Path(original_path), pages, Path(out_path), limits)
     elif format == "png":
         from .preview import render_page_png
 
-        Path(out_path).write_bytes(render_page_png(Path(original_path), pages[0]["number"], limits))
+        first = next(read_pages(pages))
+        Path(out_path).write_bytes(render_page_png(Path(original_path), first["number"], limits))
     elif format == "hocr":
-        Path(out_path).write_text(render_hocr(document_id, pages), encoding="utf-8")
+        write_hocr(document_id, pages, Path(out_path))
     else:
         raise ValueError(f"unknown output format {format!r}")
 
 
-def write_searchable_pdf(original_path: Path, pages: list[dict], out_path: Path,
+def write_searchable_pdf(original_path: Path, pages: Pages, out_path: Path,
                          limits: Limits = DEFAULT_LIMITS) -> None:
     import pypdfium2 as pdfium
 
-    by_number = {p["number"]: p for p in pages}
-    if sniff_media_type(original_path) == PDF_MEDIA_TYPE:
-        pdf = pdfium.PdfDocument(str(original_path))
-        fonts = _Fonts(pdf)
-        for number, result in sorted(by_number.items()):
-            if result.get("source") not in ("ocr", "mixed") or not result.get("words") or not 1 <= number <= len(pdf):
-                continue
-            # a mixed page keeps its own text for the fonts that had real text: only OCR'd words are added
-            words = [w for w in result["words"] if w.get("source", "ocr") == "ocr"]
-            page = pdf[number - 1]
-            _add_words(pdf, page, fonts, words, result.get("rotation", 0) or 0, 1.0)
-            page.gen_content()
-            page.close()
-        _save(pdf, out_path)
-    else:
-        _write_image_document(original_path, by_number, out_path, limits)
+    if sniff_media_type(original_path) != PDF_MEDIA_TYPE:
+        _write_image_document(original_path, _InOrder(read_pages(pages)), out_path, limits)
+        return
+    pdf = pdfium.PdfDocument(str(original_path))
+    if len(pdf) > IN_PLACE_MAX_PAGES:
+        _write_pdf_in_batches(pdf, _InOrder(read_pages(pages)), out_path)
+        return
+    fonts = _Fonts(pdf)
+    for result in read_pages(pages):  # one page's words in memory at a time
+        if 1 <= result["number"] <= len(pdf):
+            _layer_page(pdf, fonts, result["number"] - 1, result)
+    _save(pdf, out_path)
+
+
+def _layer_page(pdf, fonts: _Fonts, index: int, result: dict | None) -> None:
+    """Lay the OCR'd words of `result` invisibly over page `index` of pdf."""
+    if result is None or result.get("source") not in ("ocr", "mixed") or not result.get("words"):
+        return
+    # a mixed page keeps its own text for the fonts that had real text: only OCR'd words are added
+    words = [w for w in result["words"] if w.get("source", "ocr") == "ocr"]
+    page = pdf[index]
+    _add_words(pdf, page, fonts, words, result.get("rotation", 0) or 0, 1.0)
+    page.gen_content()
+    page.close()
+
+
+def _write_pdf_in_batches(pdf, results: _InOrder, out_path: Path) -> None:
+    """A long PDF's text layer, built a batch of pages at a time in a document of its own, each saved to
+    disk, then the batches joined. pdfium's content generation walks the whole document on every page,
+    so in place it costs time quadratic in the pages (minutes for a 2,000-page book). The document-level
+    parts of the original (outline, metadata, forms) are not carried over; shorter documents, done in
+    place, keep them."""
+    import pypdfium2 as pdfium
+
+    total = len(pdf)
+    with tempfile.TemporaryDirectory(prefix="batches-", dir=out_path.parent) as folder:
+        names = []
+        for start in range(0, total, PAGES_PER_BATCH):
+            batch = pdfium.PdfDocument.new()
+            batch.import_pages(pdf, list(range(start, min(total, start + PAGES_PER_BATCH))))
+            fonts = _Fonts(batch)
+            for index in range(len(batch)):
+                _layer_page(batch, fonts, index, results.get(start + index + 1))
+            names.append(Path(folder) / f"{start:06d}.pdf")
+            _save(batch, names[-1])
+        pdf.close()
+        joined = pdfium.PdfDocument.new()
+        for name in names:  # importing copies the saved objects; no content is generated again
+            part = pdfium.PdfDocument(str(name))
+            joined.import_pages(part)
+            part.close()
+            os.unlink(name)
+        _save(joined, out_path)
+
+
+class _InOrder:
+    """Page results looked up by increasing page number from an iterator in page order."""
+
+    def __init__(self, pages: Iterator[dict]):
+        self._pages = pages
+        self._next = next(pages, None)
+
+    def get(self, number: int) -> dict | None:
+        while self._next is not None and self._next["number"] < number:
+            self._next = next(self._pages, None)
+        if self._next is not None and self._next["number"] == number:
+            return self._next
+        return None
 
 
 def _save(pdf, out_path: Path) -> None:
@@ -323,7 +437,7 @@ def _save(pdf, out_path: Path) -> None:
         pdf.close()
 
 
-def _write_image_document(path: Path, by_number: dict[int, dict], out_path: Path, limits: Limits) -> None:
+def _write_image_document(path: Path, by_number: _InOrder, out_path: Path, limits: Limits) -> None:
     """One PDF page per frame, built a batch of frames at a time: each batch is saved to disk (pdfium
     compresses the bitmaps then) and its bitmaps freed before the next batch is decoded."""
     import pypdfium2 as pdfium

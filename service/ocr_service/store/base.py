@@ -9,12 +9,34 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..domain import ApiKey, DocumentRecord, DocumentStatus, WebhookDelivery
+
+
+@dataclass
+class BulkDocument:
+    """One document of a bulk insert: its record, its page results, and its uploaded bytes when it has
+    them (a document imported without them has no original: its searchable PDF cannot be built)."""
+
+    record: DocumentRecord
+    pages: Sequence[dict[str, Any]] = ()
+    upload: Path | None = None
+
+
+def may_be_primary(record: DocumentRecord) -> bool:
+    """Whether a stored record holds (or will compute) the result of its cache key: a bulk insert makes
+    it the primary, as an upload's acceptance would have."""
+    return not record.result_of and record.status not in (DocumentStatus.FAILED, DocumentStatus.CANCELLED)
+
+
+# Documents per write of a bulk insert: large enough that per-write costs (a commit, a round trip)
+# vanish, small enough that a batch's rows and pages stay a few megabytes.
+BULK_BATCH = 10_000
 
 
 class DocumentStore(ABC):
@@ -27,6 +49,16 @@ class DocumentStore(ABC):
         """Store the upload's bytes, then the record (so a record never points at missing bytes).
         A follower of a completed document (result_of set) needs no bytes: upload is None.
         Raises DuplicateDocument when the key exists."""
+
+    @abstractmethod
+    def insert_many(self, documents: Iterable[BulkDocument], batch: int = BULK_BATCH) -> int:
+        """Store many documents at once, `batch` to a write (imports, and filling a store to measure it
+        at size): far faster than `create` and `save_page` one by one. Records are stored as they are
+        (status, pages_done, times). A key that exists already is skipped, so an interrupted import can
+        be run again; returns how many were stored. A document that computes its own result (no
+        result_of) and did not fail becomes the primary of its cache key unless there is one, so a
+        later upload of the same bytes reuses it. Nothing is queued: an unfinished document is picked
+        up by the queue's recovery (at start in embedded mode, by the reconciler in production)."""
 
     @abstractmethod
     def get(self, key: str) -> DocumentRecord | None:
@@ -66,8 +98,9 @@ class DocumentStore(ABC):
     def page_numbers(self, key: str) -> set[int]: ...
 
     @abstractmethod
-    def pages(self, key: str) -> Iterator[dict[str, Any]]:
-        """Page results in page order."""
+    def pages(self, key: str, words: bool = True) -> Iterator[dict[str, Any]]:
+        """Page results in page order, read lazily a batch at a time (a 2,000-page document never sits in
+        memory whole); without their `words` when `words` is false (most of a page's bytes)."""
 
     @abstractmethod
     def finish(self, key: str, owner: str | None, status: DocumentStatus,
@@ -81,13 +114,15 @@ class DocumentStore(ABC):
         record after the change, or None when it was finished already or is gone."""
 
     @abstractmethod
-    def release(self, key: str, owner: str) -> None:
-        """Give the document back to the queue (status queued) after a transient error."""
+    def release(self, key: str, owner: str) -> bool:
+        """Give the document back to the queue (status queued), while `owner` holds its lease: after a
+        transient error, or when the owner died. Returns whether it did (only one caller wins)."""
 
     @abstractmethod
-    def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
-        """Queued/processing documents that compute their own result and were last
-        updated (a live worker renews its lease, which updates them) before stale_before;
+    def unfinished(self, stale_before: datetime | None = None,
+                   status: DocumentStatus | None = None) -> list[DocumentRecord]:
+        """Queued/processing documents (only those in `status` when given) that compute their own result
+        and were last updated (a live worker renews its lease, which updates them) before stale_before;
         all of them when None."""
 
     @abstractmethod

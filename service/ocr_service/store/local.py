@@ -8,6 +8,7 @@ lock, since SQLite's write-ahead log lets readers see the last commit while a wr
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,10 +31,14 @@ from ..domain import (
     WebhookDelivery,
     utcnow,
 )
-from .base import Cache, DocumentStore
+from .base import BULK_BATCH, BulkDocument, Cache, DocumentStore, may_be_primary
 
 # `document_id` columns hold storage keys (DocumentRecord.key): for the default tenant that is the id
 # itself, as it was before tenants, so existing data needs no rewrite.
+# Pages read per query when a document's pages are iterated: enough to amortise the query, few enough
+# that a long document's results are never all in memory.
+PAGES_PER_READ = 64
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     document_id TEXT PRIMARY KEY,
@@ -90,6 +95,7 @@ CREATE INDEX IF NOT EXISTS documents_tenant_created ON documents (tenant, delete
 CREATE INDEX IF NOT EXISTS documents_tenant_status ON documents (tenant, status, deleted, created_at, document_id);
 CREATE INDEX IF NOT EXISTS documents_expires ON documents (expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS documents_result_of ON documents (result_of) WHERE result_of IS NOT NULL;
+CREATE INDEX IF NOT EXISTS primaries_document ON primaries (document_id);
 """
 
 
@@ -218,6 +224,55 @@ class LocalStore(DocumentStore):
             if copy is not None:
                 copy.unlink(missing_ok=True)  # moved into place, or not needed after all
 
+    def insert_many(self, documents: Iterable[BulkDocument], batch: int = BULK_BATCH) -> int:
+        stored, pending = 0, iter(documents)
+        while chunk := list(itertools.islice(pending, batch)):
+            stored += self._insert_batch(chunk)
+        return stored
+
+    def _insert_batch(self, chunk: list[BulkDocument]) -> int:
+        """One transaction: the batch's records, pages and primaries (its bytes moved into place first)."""
+        # As in create: the bytes are copied before taking the lock.
+        copies = {item.record.key: self._copy_synced(item.upload) for item in chunk if item.upload is not None}
+        moved: list[Path] = []
+        try:
+            with self._transaction() as db:
+                existing = {key for (key,) in db.execute(
+                    "SELECT document_id FROM documents WHERE document_id IN (SELECT value FROM json_each(?))",
+                    (json.dumps([item.record.key for item in chunk]),))}
+                new: dict[str, BulkDocument] = {}
+                for item in chunk:  # the first of a key wins, as the unique key would decide
+                    if item.record.key not in existing:
+                        new.setdefault(item.record.key, item)
+                try:
+                    for key in new.keys() & copies.keys():
+                        copies[key].replace(self._upload_path(key))
+                        moved.append(self._upload_path(key))
+                    if moved:
+                        self._sync_uploads_dir()
+                    self._bulk_rows(db, list(new.values()))
+                except BaseException:
+                    for path in moved:  # no record will point at them
+                        path.unlink(missing_ok=True)
+                    raise
+            return len(new)
+        finally:
+            for copy in copies.values():
+                copy.unlink(missing_ok=True)
+
+    @staticmethod
+    def _bulk_rows(db: sqlite3.Connection, items: list[BulkDocument]) -> None:
+        db.executemany(
+            "INSERT INTO documents (document_id, status, cache_key, updated_at, body, tenant, created_at, "
+            "expires_at, result_of, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(r.key, r.status.value, r.cache_key, r.updated_at.isoformat(), _encode(r), r.tenant,
+              r.created_at.isoformat(), _iso(r.expires_at), r.result_of, int(r.deleted))
+             for r in (item.record for item in items)])
+        db.executemany("INSERT OR REPLACE INTO pages (document_id, number, body) VALUES (?, ?, ?)",
+                       [(item.record.key, page["number"], json.dumps(page)) for item in items for page in item.pages])
+        db.executemany("INSERT OR IGNORE INTO primaries (cache_key, document_id) VALUES (?, ?)",
+                       [(item.record.cache_key, item.record.key) for item in items if may_be_primary(item.record)])
+
     def get(self, key: str) -> DocumentRecord | None:
         return self._load(self._reader, key)
 
@@ -279,10 +334,20 @@ class LocalStore(DocumentStore):
         rows = self._reader.execute("SELECT number FROM pages WHERE document_id = ?", (key,))
         return {number for (number,) in rows}
 
-    def pages(self, key: str) -> Iterator[dict[str, Any]]:
-        rows = self._reader.execute("SELECT body FROM pages WHERE document_id = ? ORDER BY number", (key,)).fetchall()
-        for (body,) in rows:
-            yield json.loads(body)
+    def pages(self, key: str, words: bool = True) -> Iterator[dict[str, Any]]:
+        # A batch per query, resumed after the last number: no statement stays open between batches, so
+        # the caller may go on from another thread (a streamed answer does) and never holds a read snapshot.
+        body = "body" if words else "json_remove(body, '$.words')"
+        after = -(2**63)
+        while True:
+            rows = self._reader.execute(
+                f"SELECT number, {body} FROM pages WHERE document_id = ? AND number > ? ORDER BY number LIMIT ?",
+                (key, after, PAGES_PER_READ)).fetchall()
+            for _, page in rows:
+                yield json.loads(page)
+            if len(rows) < PAGES_PER_READ:
+                return
+            after = rows[-1][0]
 
     def finish(self, key: str, owner: str | None, status: DocumentStatus,
                error: dict[str, str] | None = None, expires_at: datetime | None = None) -> bool:
@@ -307,18 +372,20 @@ class LocalStore(DocumentStore):
 
         return self._update(key, stop)
 
-    def release(self, key: str, owner: str) -> None:
+    def release(self, key: str, owner: str) -> bool:
         def give_back(record: DocumentRecord) -> bool:
             if record.lease_owner != owner:
                 return False
             record.status, record.lease_owner, record.lease_until = DocumentStatus.QUEUED, None, None
             return True
 
-        self._update(key, give_back)
+        return self._update(key, give_back) is not None
 
-    def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
-        query = "SELECT body FROM documents WHERE status IN (?, ?)"
-        params: tuple = tuple(status.value for status in UNFINISHED)
+    def unfinished(self, stale_before: datetime | None = None,
+                   status: DocumentStatus | None = None) -> list[DocumentRecord]:
+        statuses = [status] if status is not None else list(UNFINISHED)
+        query = f"SELECT body FROM documents WHERE status IN ({', '.join('?' * len(statuses))})"
+        params: tuple = tuple(s.value for s in statuses)
         if stale_before is not None:
             query, params = query + " AND updated_at < ?", params + (stale_before.isoformat(),)
         rows = self._reader.execute(query + " ORDER BY updated_at", params).fetchall()
@@ -360,8 +427,9 @@ class LocalStore(DocumentStore):
         if status is not None:
             query, params = query + " AND status = ?", [*params, status.value]
         if after is not None:
-            query += " AND (created_at < ? OR (created_at = ? AND document_id < ?))"
-            params += [after[0], after[0], after[1]]
+            # A row value: the index seeks to the cursor instead of walking the pages before it.
+            query += " AND (created_at, document_id) < (?, ?)"
+            params += [after[0], after[1]]
         rows = self._reader.execute(query + " ORDER BY created_at DESC, document_id DESC LIMIT ?",
                                     [*params, limit]).fetchall()
         return [DocumentRecord.from_dict(json.loads(body)) for (body,) in rows]
@@ -472,28 +540,38 @@ def _api_key(data: dict[str, Any]) -> ApiKey:
 
 
 class MemoryCache(Cache):
-    """In-process cache for the embedded mode: bounded, with expiry."""
+    """In-process cache for the embedded mode: bounded in entries and in bytes, with expiry."""
 
-    def __init__(self, max_entries: int = 256):
+    def __init__(self, max_entries: int = 256, max_bytes: int = 64 * 1024 * 1024):
         self._entries: dict[str, tuple[float, bytes]] = {}
         self._max = max_entries
+        self._max_bytes, self._bytes = max_bytes, 0
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] < time.monotonic():
-                self._entries.pop(key, None)
+                self._drop(key)
                 return None
             return entry[1]
 
     def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        if len(value) > self._max_bytes:
+            return
         with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries.pop(next(iter(self._entries)))  # oldest insertion first
+            self._drop(key)
+            while self._entries and (len(self._entries) >= self._max or self._bytes + len(value) > self._max_bytes):
+                self._drop(next(iter(self._entries)))  # oldest insertion first
             self._entries[key] = (time.monotonic() + ttl_s, value)
+            self._bytes += len(value)
 
     def delete(self, *keys: str) -> None:
         with self._lock:
             for key in keys:
-                self._entries.pop(key, None)
+                self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry[1])

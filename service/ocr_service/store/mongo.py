@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import gridfs
 import pymongo
 from pymongo import ReturnDocument
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 
 from ..domain import (
     DEFAULT_TENANT,
@@ -32,13 +33,16 @@ from ..domain import (
     StoreUnavailable,
     WebhookDelivery,
 )
-from .base import DocumentStore
+from .base import BULK_BATCH, BulkDocument, DocumentStore, may_be_primary
 
+# Pages read per query when a document's pages are iterated (see LocalStore's).
+PAGES_PER_READ = 64
 _TIMES = ("created_at", "updated_at", "lease_until", "expires_at")
 _OPTIONAL_STRINGS = ("result_of", "lease_owner", "filename")
-# The TTL index's field: a real date a day after expires_at. The retention sweeper deletes documents
-# with their pages and bytes at expires_at; the TTL index only catches records it somehow missed.
-_TTL_FIELD, _TTL_GRACE_S = "purge_after", 86400
+# Stores made before retention was left to the sweeper alone carry this TTL index: dropped on start.
+# A TTL index deletes only the record (its pages and bytes would stay behind, unreachable), and MongoDB
+# emulations that purge on every read (nx-27017) scan the collection for it before each query.
+_OLD_TTL_FIELD = "purge_after"
 
 
 def _to_mongo(record: DocumentRecord) -> dict[str, Any]:
@@ -60,8 +64,19 @@ def _from_mongo(doc: dict[str, Any]) -> DocumentRecord:
     return DocumentRecord.from_dict(doc)
 
 
-def _purge_after(expires_at: datetime | None) -> dict[str, Any]:
-    return {_TTL_FIELD: datetime.fromtimestamp(expires_at.timestamp() + _TTL_GRACE_S, UTC)} if expires_at else {}
+def _insert_new(collection, docs: list[dict[str, Any]]) -> set[int]:
+    """Insert what is not there yet (unordered: one round trip); the positions of those skipped because
+    their unique key exists."""
+    if not docs:
+        return set()
+    try:
+        collection.insert_many(docs, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors) or error.details.get("writeConcernErrors"):
+            raise
+        return {e["index"] for e in errors}
+    return set()
 
 
 def _api_key(doc: dict[str, Any]) -> ApiKey:
@@ -124,8 +139,11 @@ class MongoStore(DocumentStore):
         self.documents.create_index([("tenant", 1), ("deleted", 1), ("created_at", -1), ("key", -1)])
         self.documents.create_index([("tenant", 1), ("status", 1), ("deleted", 1), ("created_at", -1), ("key", -1)])
         self.documents.create_index("expires_at")
-        self.documents.create_index(_TTL_FIELD, expireAfterSeconds=0)
+        for name, index in self.documents.index_information().items():
+            if [field for field, _ in index["key"]] == [_OLD_TTL_FIELD]:
+                self.documents.drop_index(name)
         self.page_results.create_index([("document_id", 1), ("number", 1)], unique=True)
+        self.primaries.create_index("document_id")
         self.api_keys.create_index("key_sha256", unique=True)
         self.deliveries.create_index([("status", 1), ("next_attempt_at", 1)])
         self._indexes_ready = True
@@ -160,6 +178,31 @@ class MongoStore(DocumentStore):
             if file_id is not None:
                 self.uploads.delete(file_id)
             raise DuplicateDocument(record.document_id) from None
+
+    @_unavailable_on_connection_errors
+    def insert_many(self, documents: Iterable[BulkDocument], batch: int = BULK_BATCH) -> int:
+        self._ensure_indexes()
+        stored, pending = 0, iter(documents)
+        while chunk := list(itertools.islice(pending, batch)):
+            stored += self._insert_batch(chunk)
+        return stored
+
+    def _insert_batch(self, chunk: list[BulkDocument]) -> int:
+        # The bytes first, as in create; those of a record that turns out to exist go again.
+        files = {n: self._upload_file(item) for n, item in enumerate(chunk) if item.upload is not None}
+        skipped = _insert_new(self.documents, [_to_mongo(item.record) for item in chunk])
+        for n in skipped & files.keys():
+            self.uploads.delete(files[n])
+        new = [item for n, item in enumerate(chunk) if n not in skipped]
+        _insert_new(self.page_results, [{"document_id": item.record.key, "number": page["number"], "page": page}
+                                        for item in new for page in item.pages])
+        _insert_new(self.primaries, [{"_id": item.record.cache_key, "document_id": item.record.key}
+                                     for item in new if may_be_primary(item.record)])
+        return len(new)
+
+    def _upload_file(self, item: BulkDocument):
+        with open(item.upload, "rb") as f:
+            return self.uploads.upload_from_stream(item.record.key, f)
 
     @_unavailable_on_connection_errors
     def get(self, key: str) -> DocumentRecord | None:
@@ -214,10 +257,25 @@ class MongoStore(DocumentStore):
     def page_numbers(self, key: str) -> set[int]:
         return {doc["number"] for doc in self.page_results.find({"document_id": key}, {"number": True})}
 
+    def pages(self, key: str, words: bool = True) -> Iterator[dict[str, Any]]:
+        # A batch per query, resumed after the last number (the unique index serves it): no cursor stays
+        # open between batches, so a slow reader never meets a cursor the server timed out.
+        after = -(2**63)
+        while True:
+            batch = self._page_batch(key, after, words)
+            for doc in batch:
+                if not words:  # the projection leaves them out on MongoDB; some wire-compatible servers ignore it
+                    doc["page"].pop("words", None)
+                yield doc["page"]
+            if len(batch) < PAGES_PER_READ:
+                return
+            after = batch[-1]["number"]
+
     @_unavailable_on_connection_errors
-    def pages(self, key: str) -> Iterator[dict[str, Any]]:
-        cursor = self.page_results.find({"document_id": key}, {"page": True}).sort("number", 1)
-        return iter([doc["page"] for doc in cursor])
+    def _page_batch(self, key: str, after: int, words: bool) -> list[dict[str, Any]]:
+        projection = {"page": True, "number": True} if words else {"page.words": False, "_id": False}
+        return list(self.page_results.find({"document_id": key, "number": {"$gt": after}}, projection)
+                    .sort("number", 1).limit(PAGES_PER_READ))
 
     @_unavailable_on_connection_errors
     def finish(self, key: str, owner: str | None, status: DocumentStatus,
@@ -228,22 +286,24 @@ class MongoStore(DocumentStore):
             query.update(lease_owner=owner, status=DocumentStatus.PROCESSING.value)
         return self._update(query, {"$set": {
             "status": status.value, "error": error, "lease_owner": "", "lease_until": 0.0,
-            "expires_at": expires_at.timestamp() if expires_at else 0.0, **_purge_after(expires_at)}}) is not None
+            "expires_at": expires_at.timestamp() if expires_at else 0.0}}) is not None
 
     @_unavailable_on_connection_errors
     def cancel(self, key: str, expires_at: datetime | None) -> DocumentRecord | None:
         return self._update({"key": key, "status": {"$in": [s.value for s in UNFINISHED]}}, {"$set": {
             "status": DocumentStatus.CANCELLED.value, "lease_owner": "", "lease_until": 0.0,
-            "expires_at": expires_at.timestamp() if expires_at else 0.0, **_purge_after(expires_at)}})
+            "expires_at": expires_at.timestamp() if expires_at else 0.0}})
 
     @_unavailable_on_connection_errors
-    def release(self, key: str, owner: str) -> None:
-        self._update({"key": key, "lease_owner": owner},
-                     {"$set": {"status": DocumentStatus.QUEUED.value, "lease_owner": "", "lease_until": 0.0}})
+    def release(self, key: str, owner: str) -> bool:
+        back = {"$set": {"status": DocumentStatus.QUEUED.value, "lease_owner": "", "lease_until": 0.0}}
+        return self._update({"key": key, "lease_owner": owner}, back) is not None
 
     @_unavailable_on_connection_errors
-    def unfinished(self, stale_before: datetime | None = None) -> list[DocumentRecord]:
-        query: dict[str, Any] = {"status": {"$in": [str(s) for s in UNFINISHED]}, "result_of": ""}
+    def unfinished(self, stale_before: datetime | None = None,
+                   status: DocumentStatus | None = None) -> list[DocumentRecord]:
+        wanted: Any = status.value if status is not None else {"$in": [str(s) for s in UNFINISHED]}
+        query: dict[str, Any] = {"status": wanted, "result_of": ""}
         if stale_before is not None:
             query["updated_at"] = {"$lt": stale_before.timestamp()}
         return [_from_mongo(doc) for doc in self.documents.find(query, {"_id": False}).sort("updated_at", 1)]
@@ -291,7 +351,9 @@ class MongoStore(DocumentStore):
             query["status"] = status.value
         if after is not None:
             created = datetime.fromisoformat(after[0]).timestamp()
-            query["$or"] = [{"created_at": {"$lt": created}}, {"created_at": created, "key": {"$lt": after[1]}}]
+            # The range on created_at bounds the index scan at the cursor; the $or only sorts out its ties.
+            query["created_at"] = {"$lte": created}
+            query["$or"] = [{"created_at": {"$lt": created}}, {"key": {"$lt": after[1]}}]
         cursor = self.documents.find(query, {"_id": False}).sort([("created_at", -1), ("key", -1)]).limit(limit)
         return [_from_mongo(doc) for doc in cursor]
 

@@ -215,10 +215,11 @@ def ssm(tmp_path_factory):
 @pytest.fixture
 def fetch_secrets(mounted_rootfs, ssm):
     """Runs the image's fetch-ssm-secrets inside the rootfs against moto's SSM, as a unit's
-    ExecStartPre does: fetch_secrets(parameters_text, out_path, *options) -> CompletedProcess."""
+    ExecStartPre does: fetch_secrets(parameters_text, out_path, *options, env={...}) -> CompletedProcess
+    (env: what the unit's environment adds, e.g. FILE_WAIT_SECONDS)."""
     endpoint, _ = ssm
 
-    def run(parameters: str, out_path: str, *options: str) -> subprocess.CompletedProcess:
+    def run(parameters: str, out_path: str, *options: str, env: dict[str, str] | None = None):
         work = mounted_rootfs / "tmp/fetch-test"
         work.mkdir(exist_ok=True)
         (work / "ssm-parameters").write_text(parameters)
@@ -228,6 +229,7 @@ def fetch_secrets(mounted_rootfs, ssm):
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": "us-east-1",
             "SSM_ENDPOINT_URL": endpoint,
+            **(env or {}),
         }
         return subprocess.run(
             [

@@ -4,6 +4,7 @@ container's recipe run for real: tesseract, the service user, the service answer
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ REPO = Path(__file__).resolve().parents[3]
 UNIT = "/etc/systemd/system/ocr-service.service"
 SERVICE_UID = 10001
 TESSDATA = "/usr/share/tesseract-ocr/5/tessdata"
+FILES_DIR = "/run/ocr-service/files"
 
 
 def test_settings_directory_and_defaults(host):
@@ -57,7 +59,12 @@ def test_unit_runs_the_service_container(host):
         "/etc/ocr-service/defaults.env",
         "-/etc/ocr-service/service.env",
     ]
-    assert service["ExecStartPre"][0].split()[1:] == ["/etc/ocr-service/ssm-parameters", "/run/ocr-service/secrets.env"]
+    assert service["ExecStartPre"][0].split()[1:] == [
+        "--files-dir",
+        FILES_DIR,
+        "/etc/ocr-service/ssm-parameters",
+        "/run/ocr-service/secrets.env",
+    ]
     run = service["ExecStart"][0].split()
     assert run[:3] == ["/usr/bin/docker", "run", "--rm"]
     # Later env files win: defaults, then user data's settings, then the secrets.
@@ -85,7 +92,8 @@ def test_unit_confines_the_container(host):
     run = service["ExecStart"][0].split()
     assert "--read-only" in run
     volumes = [run[i + 1] for i, arg in enumerate(run) if arg == "--volume"]
-    assert volumes == ["/var/lib/ocr-service:/var/lib/ocr-service"]
+    # The PEM files fetch-ssm-secrets writes (the CA of Redis's certificate), read-only, same path.
+    assert volumes == ["/var/lib/ocr-service:/var/lib/ocr-service", f"{FILES_DIR}:{FILES_DIR}:ro"]
     assert [run[i + 1] for i, arg in enumerate(run) if arg == "--tmpfs"] == [
         "/tmp:rw,nosuid,nodev,noexec,size=${CONTAINER_TMPFS_SIZE}"
     ]
@@ -99,6 +107,10 @@ def test_unit_confines_the_container(host):
     assert int(defaults["CONTAINER_PIDS_LIMIT"]) >= 64
     # /tmp holds staged uploads and counts against the memory limit: smaller than it.
     assert int(defaults["CONTAINER_TMPFS_SIZE"][:-1]) < int(defaults["CONTAINER_MEMORY"][:-1])
+    # The fetch may wait for the CA the Redis instance publishes: the start timeout leaves room for it.
+    script = host.file("/usr/local/libexec/ocr-image/fetch-ssm-secrets").content_string
+    wait = int(re.search(r"FILE_WAIT_SECONDS:-(\d+)", script).group(1))
+    assert int(service["TimeoutStartSec"][0]) > wait + 30
     # Secrets live under /run only (tmpfs), private to root.
     assert service["RuntimeDirectory"] == ["ocr-service"] and service["RuntimeDirectoryMode"] == ["0700"]
 

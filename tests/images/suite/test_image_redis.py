@@ -182,14 +182,25 @@ def in_rootfs(root, *argv: str) -> subprocess.CompletedProcess:
     )
 
 
-def tls_setup(root, parameters: str = "") -> subprocess.CompletedProcess:
-    """redis-tls-setup as the unit runs it; `parameters` is the ssm-parameters file's text."""
+def tls_setup(root, parameters: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """redis-tls-setup as the unit runs it; `parameters` is the ssm-parameters file's text, `env`
+    what the unit's environment files add (service.env: REDIS_TLS_CA_PARAMETER, AWS_REGION)."""
     (root / "tmp/fetch-test").mkdir(exist_ok=True)
     (root / "tmp/fetch-test/ssm-parameters").write_text(parameters)
     return in_rootfs(
-        root, f"{TOOLS}/redis-tls-setup", "--owner", f"{REDIS_UID}:{REDIS_UID}",
-        "/tmp/fetch-test/ssm-parameters", TLS_DIR, TLS_STATE,
+        root, *(f"{k}={v}" for k, v in (env or {}).items()), f"{TOOLS}/redis-tls-setup",
+        "--owner", f"{REDIS_UID}:{REDIS_UID}", "/tmp/fetch-test/ssm-parameters", TLS_DIR, TLS_STATE,
     )
+
+
+PUBLISHED_CA = "/image-test/redis-tls-ca"
+
+
+def publishing(endpoint: str) -> dict[str, str]:
+    """The environment under which redis-tls-setup publishes the CA to moto's SSM: what user data's
+    service.env gives the unit, and credentials (the instance role's, on an instance)."""
+    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+            "SSM_ENDPOINT_URL": endpoint, "REDIS_TLS_CA_PARAMETER": PUBLISHED_CA}
 
 
 def start_redis(start_in_rootfs) -> int:
@@ -438,16 +449,53 @@ def test_certificates_from_ssm_are_served(ssm, fetch_secrets, redis_layout, star
     users = fetch_secrets(parameters, SECRETS, "--format", "redis-conf", "--owner", f"{REDIS_UID}:{REDIS_UID}")
     assert users.returncode == 0, users.stderr
     endpoint, _ = ssm
-    made = subprocess.run(
-        ["chroot", str(redis_layout), "env", "-i", f"PATH={rootfs_build.CHROOT_PATH}", "AWS_ACCESS_KEY_ID=testing",
-         "AWS_SECRET_ACCESS_KEY=testing", "AWS_REGION=us-east-1", f"SSM_ENDPOINT_URL={endpoint}",
-         f"{TOOLS}/redis-tls-setup", "--owner", f"{REDIS_UID}:{REDIS_UID}", "/tmp/fetch-test/ssm-parameters",
-         TLS_DIR, TLS_STATE],
-        capture_output=True, text=True,
-    )
+    ssm_client.put_parameter(Name=PUBLISHED_CA, Value="pending", Type="String", Overwrite=True)
+    made = tls_setup(redis_layout, parameters, env=publishing(endpoint))
     assert made.returncode == 0, made.stderr
     assert not (redis_layout / TLS_STATE.lstrip("/")).exists(), "generated although SSM named certificates"
+    # The clients get the deployment's CA through the published parameter, as with a first-boot one.
+    published = ssm_client.get_parameter(Name=PUBLISHED_CA)["Parameter"]["Value"]
+    assert published.strip() == (tmp_path / "ca.crt").read_text().strip()
     port = start_redis(start_in_rootfs)
     trusted = redis.Redis(host="127.0.0.1", port=port, username=SERVICE_USER, password=password, ssl=True,
                           ssl_cert_reqs="required", ssl_ca_certs=str(tmp_path / "ca.crt"), socket_timeout=5)
     assert trusted.ping()
+
+
+@pytest.mark.rootfs_only(FETCH)
+def test_first_boot_ca_is_published_once_and_verifies_redis(ssm, fetch_secrets, redis_layout, start_in_rootfs,
+                                                            tmp_path):
+    """The CA made at first boot goes to the String parameter user data names (over the placeholder
+    Terraform created); a restart or a reboot writes no new version; a client that holds nothing but
+    the published value verifies the server."""
+    endpoint, ssm_client = ssm
+    ssm_client.put_parameter(Name=PUBLISHED_CA, Value="pending: placeholder", Type="String", Overwrite=True)
+    password = secrets.token_urlsafe(12)
+    ssm_client.put_parameter(Name="/image-test/redis-password", Value=password, Type="SecureString", Overwrite=True)
+    users = fetch_secrets("REDIS_PASSWORD=/image-test/redis-password\n", SECRETS, "--format", "redis-conf",
+                          "--owner", f"{REDIS_UID}:{REDIS_UID}")
+    assert users.returncode == 0, users.stderr
+    made = tls_setup(redis_layout, env=publishing(endpoint))
+    assert made.returncode == 0, made.stderr
+    published = ssm_client.get_parameter(Name=PUBLISHED_CA)["Parameter"]
+    assert published["Value"].strip() == (redis_layout / TLS_DIR.lstrip("/") / "ca.crt").read_text().strip()
+    assert published["Type"] == "String" and "PRIVATE KEY" not in published["Value"]
+    shutil.rmtree(redis_layout / TLS_DIR.lstrip("/"))  # a reboot empties /run
+    again = tls_setup(redis_layout, env=publishing(endpoint))
+    assert again.returncode == 0, again.stderr
+    assert ssm_client.get_parameter(Name=PUBLISHED_CA)["Parameter"]["Version"] == published["Version"]
+    (tmp_path / "published-ca.pem").write_text(published["Value"])
+    port = start_redis(start_in_rootfs)
+    verified = redis.Redis(host="127.0.0.1", port=port, username=SERVICE_USER, password=password, ssl=True,
+                           ssl_cert_reqs="required", ssl_ca_certs=str(tmp_path / "published-ca.pem"),
+                           socket_timeout=5)
+    assert verified.ping()
+
+
+@pytest.mark.rootfs_only(FETCH)
+def test_a_ca_that_cannot_be_published_fails_the_start(redis_layout):
+    """Without the published CA no client can verify Redis: the unit fails and systemd retries."""
+    unreachable = publishing(f"http://127.0.0.1:{free_port()}") | {"AWS_MAX_ATTEMPTS": "1"}
+    made = tls_setup(redis_layout, env=unreachable)
+    assert made.returncode != 0
+    assert "published" not in made.stderr
