@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 CATALOG, PAGES = 1, 2  # reserved object numbers: the catalog and the root of the page tree, written last
-INHERITABLE = ("/MediaBox", "/CropBox", "/Resources", "/Rotate")
 _HEADER = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"  # the binary comment marks the file as binary for transfer tools
 
 _SPACE = re.compile(rb"[\x00\t\n\x0c\r ]+")
@@ -101,16 +100,6 @@ def _scalar(value) -> bytes:
     return value.unparse(resolved=True)
 
 
-def _inherited(page, key: str):
-    node, seen = page, set()
-    while node is not None and node.objgen not in seen:
-        seen.add(node.objgen)
-        if key in node:
-            return node[key]
-        node = node.get("/Parent")
-    return None
-
-
 def _tree_nodes(node, found: set) -> None:
     """The object ids of the page tree's intermediate nodes (/Type /Pages), from `node` down."""
     if node.objgen in found:
@@ -160,11 +149,10 @@ class StreamingJoin:
                     waiting.append((num, gen))
                 return numbers[num, gen]
 
+            # qpdf has already copied what the pages inherit (MediaBox, CropBox, Resources, Rotate) into
+            # them, as the joined tree has nothing to inherit from
             for page in pdf.pages:
                 obj = page.obj
-                for key in INHERITABLE:  # the joined tree has no attributes to inherit
-                    if key not in obj and (value := _inherited(obj, key)) is not None:
-                        obj[key] = value
                 obj.Parent = root.Pages
                 self._kids.append(number(*obj.objgen))
             while waiting:
