@@ -5,6 +5,9 @@ original in order: its size, rotation, image and text layer."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +15,13 @@ import pikepdf
 import pypdfium2 as pdfium
 import pytest
 
-from ocr_service.pipeline.outputs import IN_PLACE_MAX_PAGES, write_searchable_pdf
+from ocr_service.pipeline.outputs import (
+    IN_PLACE_MAX_PAGES,
+    PAGES_PER_BATCH,
+    PageLines,
+    write_output,
+    write_searchable_pdf,
+)
 from ocr_service.pipeline.pdfjoin import StreamingJoin, renumber
 from tests.support.big_documents import page_result, page_word
 from tests.support.pdf_trees import NOTE, SHOWN, note_pdf, scanned_tree_pdf
@@ -155,5 +164,53 @@ def test_pages_without_a_result_are_copied_as_they_are(long_scan, tmp_path):
         for index in range(len(pdf)):
             text = pdf[index].get_textpage().get_text_range().split()
             assert bool(text) == (index + 1 in chosen), index + 1
+    finally:
+        pdf.close()
+
+
+def _until(predicate, timeout: float = 300, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
+
+
+def test_the_first_pages_are_on_disk_while_the_later_pages_are_still_awaited(long_scan, tmp_path):
+    """The renderer reads the pages as they come (PageLines); the first batch's pages are written out
+    while the pages after it have not come yet."""
+    total = IN_PLACE_MAX_PAGES + 37
+    lines, out = tmp_path / "pages.jsonl", tmp_path / "out.pdf"
+    lines.touch()
+    failures: list[BaseException] = []
+
+    def render() -> None:
+        try:
+            write_output(long_scan, "scan", PageLines(lines), "pdf", out)
+        except BaseException as error:  # reported by the test
+            failures.append(error)
+
+    with open(lines, "a", encoding="utf-8") as feed:
+        for number in range(1, PAGES_PER_BATCH + 1):
+            feed.write(json.dumps(page_result(number, WORDS)) + "\n")
+        feed.flush()
+        builder = threading.Thread(target=render, daemon=True)
+        builder.start()
+        _until(lambda: out.exists() and out.read_bytes().count(b"/Type /Page ") >= PAGES_PER_BATCH or failures,
+               what="the first batch's pages were never written")
+        assert not failures and builder.is_alive()
+        assert b"startxref" not in out.read_bytes()
+        for number in range(PAGES_PER_BATCH + 1, total + 1):
+            feed.write(json.dumps(page_result(number, WORDS)) + "\n")
+        feed.write("\n")  # the end mark
+    builder.join(timeout=600)
+    assert not failures and not builder.is_alive()
+    _check(out)
+    pdf = pdfium.PdfDocument(str(out))
+    try:
+        assert len(pdf) == total
+        for index in (0, PAGES_PER_BATCH, total - 1):
+            words = pdf[index].get_textpage().get_text_range().split()
+            assert sorted(words) == sorted(page_word(index + 1, i) for i in range(WORDS)), index + 1
     finally:
         pdf.close()
