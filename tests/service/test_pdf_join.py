@@ -16,6 +16,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from ocr_service.pipeline.outputs import (
+    FRAMES_PER_BATCH,
     IN_PLACE_MAX_PAGES,
     PAGES_PER_BATCH,
     PageLines,
@@ -211,6 +212,35 @@ def test_the_first_pages_are_on_disk_while_the_later_pages_are_still_awaited(lon
         assert len(pdf) == total
         for index in (0, PAGES_PER_BATCH, total - 1):
             words = pdf[index].get_textpage().get_text_range().split()
+            assert sorted(words) == sorted(page_word(index + 1, i) for i in range(WORDS)), index + 1
+    finally:
+        pdf.close()
+
+
+def test_a_many_frame_tiff_becomes_one_valid_pdf_with_every_frame_image_and_word(tmp_path):
+    """Image documents are built a batch of frames at a time and joined the same way."""
+    from PIL import Image, ImageDraw
+
+    frames = []
+    for index in range(FRAMES_PER_BATCH * 2 + 3):  # three batches, the last one short
+        frame = Image.new("L", (850, 1100), 255)
+        ImageDraw.Draw(frame).rectangle((100, 300 + 20 * index, 700, 400 + 20 * index), fill=0)
+        frames.append(frame)
+    tiff = tmp_path / "fax.tiff"
+    frames[0].save(tiff, save_all=True, append_images=frames[1:], dpi=(100, 100), compression="tiff_deflate")
+    out = tmp_path / "fax.pdf"
+    write_searchable_pdf(tiff, [page_result(n, WORDS) for n in range(1, len(frames) + 1)], out)
+    _check(out)
+    pdf = pdfium.PdfDocument(str(out))
+    try:
+        assert len(pdf) == len(frames)
+        for index in range(len(frames)):
+            page = pdf[index]
+            assert tuple(round(v) for v in page.get_size()) == (612, 792), index + 1
+            picture = np.asarray(page.render(scale=100 / 72, grayscale=True).to_pil().convert("L"))
+            band = picture[300 + 20 * index + 10:400 + 20 * index - 10, 110:690]
+            assert band.mean() < 32 and picture[50:250].mean() > 223, index + 1  # the frame's own rectangle
+            words = page.get_textpage().get_text_range().split()
             assert sorted(words) == sorted(page_word(index + 1, i) for i in range(WORDS)), index + 1
     finally:
         pdf.close()

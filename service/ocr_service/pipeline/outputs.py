@@ -9,7 +9,6 @@ import ctypes
 import html
 import json
 import math
-import os
 import tempfile
 import threading
 import time
@@ -437,26 +436,23 @@ def _save(pdf, out_path: Path) -> None:
 
 def _write_image_document(path: Path, by_number: _InOrder, out_path: Path, limits: Limits) -> None:
     """One PDF page per frame, built a batch of frames at a time: each batch is saved to disk (pdfium
-    compresses the bitmaps then) and its bitmaps freed before the next batch is decoded."""
+    compresses the bitmaps then), its bitmaps freed before the next batch is decoded, and its pages
+    appended to the output at once (pdfjoin), so the first pages can be sent while later frames are read."""
     import pypdfium2 as pdfium
 
     with open_image(path) as image, tempfile.TemporaryDirectory(prefix="frames-", dir=out_path.parent) as folder:
         frames = getattr(image, "n_frames", 1)
-        batches = []
-        for start in range(0, frames, FRAMES_PER_BATCH):
-            batch = pdfium.PdfDocument.new()
-            fonts = _Fonts(batch)
-            for index in range(start, min(frames, start + FRAMES_PER_BATCH)):
-                _add_frame(batch, fonts, image, index, by_number.get(index + 1), limits)
-            batches.append(Path(folder) / f"{start:06d}.pdf")
-            _save(batch, batches[-1])
-        pdf = pdfium.PdfDocument.new()
-        for name in batches:  # still compressed: importing copies the streams, it does not decode them
-            part = pdfium.PdfDocument(str(name))
-            pdf.import_pages(part)
-            part.close()
-            os.unlink(name)
-        _save(pdf, out_path)
+        name = Path(folder) / "batch.pdf"
+        with open(out_path, "wb") as out:
+            join = StreamingJoin(out)
+            for start in range(0, frames, FRAMES_PER_BATCH):
+                batch = pdfium.PdfDocument.new()
+                fonts = _Fonts(batch)
+                for index in range(start, min(frames, start + FRAMES_PER_BATCH)):
+                    _add_frame(batch, fonts, image, index, by_number.get(index + 1), limits)
+                _save(batch, name)
+                join.append(name)  # still compressed: the streams are copied, not decoded
+            join.close()
 
 
 def _add_frame(pdf, fonts: _Fonts, image, index: int, result: dict | None, limits: Limits) -> None:
