@@ -390,8 +390,9 @@ def _write_pdf_in_batches(pdf, results: _InOrder, out_path: Path) -> None:
     to disk and at once appended to the output (pdfjoin), so the output's first pages can be sent while
     the later ones are built. pdfium's content generation walks the whole document on every page, so in
     place it costs time quadratic in the pages (minutes for a 2,000-page book). The document-level parts
-    of the original (outline, metadata, forms, page labels, named destinations) are not carried over;
-    shorter documents, done in place, keep them."""
+    of the original (outline, metadata, forms, page labels, named destinations) are not carried over,
+    nor links from page to page (pdfium's page import drops them); shorter documents, done in place,
+    keep them."""
     import pypdfium2 as pdfium
 
     total = len(pdf)

@@ -105,8 +105,10 @@ def _tree_nodes(node, found: set) -> None:
     if node.objgen in found:
         return
     found.add(node.objgen)
+    import pikepdf
+
     for kid in node.get("/Kids", []):
-        if kid.get("/Type") == "/Pages" or "/Kids" in kid:
+        if isinstance(kid, pikepdf.Dictionary) and (kid.get("/Type") == "/Pages" or "/Kids" in kid):
             _tree_nodes(kid, found)
 
 
@@ -122,10 +124,6 @@ class StreamingJoin:
         self._version = "1.7"
         out.write(_HEADER)
         out.flush()
-
-    @property
-    def page_count(self) -> int:
-        return len(self._kids)
 
     def append(self, path: Path) -> None:
         """Append the pages of the PDF at `path`, and every object they reference."""
