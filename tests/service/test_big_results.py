@@ -40,9 +40,12 @@ def big_service(request, tmp_path_factory, redis_server, mongo_server):
     finally:
         store.close()
     factory = ServiceFactory(workdir, redis_server, mongo_server)
-    service = factory(request.param, name=f"big-{request.param}", **env)
+    temporary = workdir / "tmp"  # where the API builds the outputs it streams
+    temporary.mkdir()
+    service = factory(request.param, name=f"big-{request.param}", TMPDIR=str(temporary), **env)
     with service.client() as client:
         client.original = original  # the book's bytes, for uploading them again
+        client.temporary = temporary
         yield client
     factory.stop_all()
 
@@ -93,18 +96,30 @@ def test_hocr_result_has_every_page(big_service):
     assert last == [page_word(PAGES, i) for i in range(WORDS)]
 
 
-def test_searchable_pdf_has_every_page_and_its_words(big_service):
+def test_searchable_pdf_is_sent_while_built_and_has_every_page_and_its_words(big_service, tmp_path):
+    import pikepdf
     import pypdfium2 as pdfium
 
     # Building the text layer of 2,000 pages takes pdfium a while on a loaded machine.
-    response = big_service.get("/result/book", params={"format": "pdf"}, timeout=900)
-    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
-    pdf = pdfium.PdfDocument(response.content)
+    with big_service.stream("GET", "/result/book", params={"format": "pdf"}, timeout=900) as response:
+        assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+        assert "content-length" not in response.headers
+        chunks = response.iter_raw()
+        first = next(chunks)
+        (building,) = big_service.temporary.glob("output-*/output.pdf")
+        assert first.startswith(b"%PDF-")
+        assert b"startxref" not in building.read_bytes()  # the first bytes came before the file was whole
+        (tmp_path / "book.pdf").write_bytes(first + b"".join(chunks))
+    with pikepdf.open(tmp_path / "book.pdf") as joined:
+        assert joined.check_pdf_syntax() == []
+    pdf = pdfium.PdfDocument(str(tmp_path / "book.pdf"))
     try:
         assert len(pdf) == PAGES
         for index in range(PAGES):
             text = pdf[index].get_textpage().get_text_range()
             assert text.split() == [page_word(index + 1, i) for i in range(WORDS)], index + 1
+            if index % 500 == 0:
+                assert pdf[index].get_size() == (612, 792)
     finally:
         pdf.close()
 

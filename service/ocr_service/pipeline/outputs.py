@@ -9,7 +9,6 @@ import ctypes
 import html
 import json
 import math
-import os
 import tempfile
 import threading
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DEFAULT_LIMITS, Limits
+from .pdfjoin import StreamingJoin
 from .sources import PDF_MEDIA_TYPE, check_image_frame, open_image, sniff_media_type
 
 # pdfium is not thread-safe: callers in one process (tests, scripts) take turns.
@@ -386,32 +386,30 @@ def _layer_page(pdf, fonts: _Fonts, index: int, result: dict | None) -> None:
 
 
 def _write_pdf_in_batches(pdf, results: _InOrder, out_path: Path) -> None:
-    """A long PDF's text layer, built a batch of pages at a time in a document of its own, each saved to
-    disk, then the batches joined. pdfium's content generation walks the whole document on every page,
-    so in place it costs time quadratic in the pages (minutes for a 2,000-page book). The document-level
-    parts of the original (outline, metadata, forms) are not carried over; shorter documents, done in
-    place, keep them."""
+    """A long PDF's text layer, built a batch of pages at a time in a document of its own, each batch saved
+    to disk and at once appended to the output (pdfjoin), so the output's first pages can be sent while
+    the later ones are built. pdfium's content generation walks the whole document on every page, so in
+    place it costs time quadratic in the pages (minutes for a 2,000-page book). The document-level parts
+    of the original (outline, metadata, forms, page labels, named destinations) are not carried over,
+    nor links from page to page (pdfium's page import drops them); shorter documents, done in place,
+    keep them."""
     import pypdfium2 as pdfium
 
     total = len(pdf)
-    with tempfile.TemporaryDirectory(prefix="batches-", dir=out_path.parent) as folder:
-        names = []
+    with tempfile.TemporaryDirectory(prefix="batches-", dir=out_path.parent) as folder, \
+            open(out_path, "wb") as out:
+        join = StreamingJoin(out)
+        name = Path(folder) / "batch.pdf"
         for start in range(0, total, PAGES_PER_BATCH):
             batch = pdfium.PdfDocument.new()
             batch.import_pages(pdf, list(range(start, min(total, start + PAGES_PER_BATCH))))
             fonts = _Fonts(batch)
             for index in range(len(batch)):
                 _layer_page(batch, fonts, index, results.get(start + index + 1))
-            names.append(Path(folder) / f"{start:06d}.pdf")
-            _save(batch, names[-1])
+            _save(batch, name)
+            join.append(name)  # copies the saved objects; no content is generated again
         pdf.close()
-        joined = pdfium.PdfDocument.new()
-        for name in names:  # importing copies the saved objects; no content is generated again
-            part = pdfium.PdfDocument(str(name))
-            joined.import_pages(part)
-            part.close()
-            os.unlink(name)
-        _save(joined, out_path)
+        join.close()
 
 
 class _InOrder:
@@ -439,26 +437,23 @@ def _save(pdf, out_path: Path) -> None:
 
 def _write_image_document(path: Path, by_number: _InOrder, out_path: Path, limits: Limits) -> None:
     """One PDF page per frame, built a batch of frames at a time: each batch is saved to disk (pdfium
-    compresses the bitmaps then) and its bitmaps freed before the next batch is decoded."""
+    compresses the bitmaps then), its bitmaps freed before the next batch is decoded, and its pages
+    appended to the output at once (pdfjoin), so the first pages can be sent while later frames are read."""
     import pypdfium2 as pdfium
 
     with open_image(path) as image, tempfile.TemporaryDirectory(prefix="frames-", dir=out_path.parent) as folder:
         frames = getattr(image, "n_frames", 1)
-        batches = []
-        for start in range(0, frames, FRAMES_PER_BATCH):
-            batch = pdfium.PdfDocument.new()
-            fonts = _Fonts(batch)
-            for index in range(start, min(frames, start + FRAMES_PER_BATCH)):
-                _add_frame(batch, fonts, image, index, by_number.get(index + 1), limits)
-            batches.append(Path(folder) / f"{start:06d}.pdf")
-            _save(batch, batches[-1])
-        pdf = pdfium.PdfDocument.new()
-        for name in batches:  # still compressed: importing copies the streams, it does not decode them
-            part = pdfium.PdfDocument(str(name))
-            pdf.import_pages(part)
-            part.close()
-            os.unlink(name)
-        _save(pdf, out_path)
+        name = Path(folder) / "batch.pdf"
+        with open(out_path, "wb") as out:
+            join = StreamingJoin(out)
+            for start in range(0, frames, FRAMES_PER_BATCH):
+                batch = pdfium.PdfDocument.new()
+                fonts = _Fonts(batch)
+                for index in range(start, min(frames, start + FRAMES_PER_BATCH)):
+                    _add_frame(batch, fonts, image, index, by_number.get(index + 1), limits)
+                _save(batch, name)
+                join.append(name)  # still compressed: the streams are copied, not decoded
+            join.close()
 
 
 def _add_frame(pdf, fonts: _Fonts, image, index: int, result: dict | None, limits: Limits) -> None:
