@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -31,7 +32,7 @@ from ocr_service.client import (
 )
 from tests.support import samples
 from tests.support.documents import Doc
-from tests.support.servers import free_port
+from tests.support.servers import free_port, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -195,11 +196,18 @@ def test_503_is_retried_after_retry_after_and_bounded(start_service, mongo_serve
             if not mongo_server.running:
                 mongo_server.start()
     # The impatient client's two answers were 503s, and so were the patient one's first ones (the service
-    # writes one JSON line per request; with MongoDB down the key check answers before routing).
-    access = [json.loads(line) for line in service.log_path.read_text().splitlines()
-              if '"logger": "ocr_service.access"' in line]
-    statuses = [entry["status"] for entry in access if entry.get("method") == "GET"]
-    status_calls = [entry["status"] for entry in access if entry.get("route") == "/check-status/{document_id}"]
+    # writes one JSON line per request, once its answer is sent: the last one may land just after the
+    # client has read it; with MongoDB down the key check answers before routing).
+    def logged():
+        access = [json.loads(line) for line in service.log_path.read_text().splitlines()
+                  if '"logger": "ocr_service.access"' in line]
+        statuses = [entry["status"] for entry in access if entry.get("method") == "GET"]
+        status_calls = [entry["status"] for entry in access if entry.get("route") == "/check-status/{document_id}"]
+        return statuses, status_calls, access
+
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: logged()[1][-1:] == [200], 10, message="the last status call's line")
+    statuses, status_calls, access = logged()
     assert statuses.count(503) >= 3 and status_calls[-1] == 200, access[-10:]
 
 
