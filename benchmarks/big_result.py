@@ -6,7 +6,6 @@ to the first byte of the body."""
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -20,32 +19,14 @@ FORMATS = (("json", {}), ("json+words", {"words": "true"}), ("text", {"format": 
            ("hocr", {"format": "hocr"}), ("pdf", {"format": "pdf"}))
 
 
-class ProcessRss:
+class ProcessRss(TreeRss):
     """The RSS of one process (not its children), sampled in a background thread inside `with`."""
 
     def __init__(self, pid: int, interval: float = 0.01):
-        self.process, self.interval = psutil.Process(pid), interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__(pid, interval)
 
     def sample(self) -> int:
-        return self.process.memory_info().rss
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.sample())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> ProcessRss:
-        self.peak = self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.sample())
+        return self.root.memory_info().rss
 
 
 def _seed(data_dir: Path, workdir: Path) -> float:
