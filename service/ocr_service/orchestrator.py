@@ -520,16 +520,13 @@ class Orchestrator:
             raise RuntimeError("this orchestrator was built without a renderer")
         # The pages go to the child as a file of JSON lines, written a page at a time as they are read from
         # the store, and the child reads them back one at a time: no process holds the whole document.
-        with tempfile.NamedTemporaryFile("w", prefix="pages-", suffix=".jsonl", encoding="utf-8") as lines:
-            count = 0
-            for page in self.pages_iter(status, words=True):
-                lines.write(_dumps(page) + "\n")
-                count += 1
-            lines.flush()
+        with tempfile.TemporaryDirectory(prefix="pages-") as folder:
+            lines = Path(folder) / "pages.jsonl"
+            count = self._write_page_lines(status, lines)
             # hOCR is built from the stored pages alone: the original is not fetched for it
             source = self.original(status) if format == "pdf" else contextlib.nullcontext(None)
             with source as original:
-                return self._render(original, status.document_id, Path(lines.name), format, count)
+                return self._render(original, status.document_id, lines, format, count)
 
     async def output_stream(self, status: StatusView, format: str) -> Iterator[bytes]:
         """The `format` output ("pdf", "hocr") of a long document as pieces of bytes, sent while it is built:
@@ -573,15 +570,17 @@ class Orchestrator:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def _write_page_lines(self, status: StatusView, path: Path) -> None:
+    def _write_page_lines(self, status: StatusView, path: Path) -> int:
         """The pages as JSON lines, a batch of pages at a time, then the empty line that ends them (written
-        whatever happens, so the child never waits for pages that will not come)."""
+        whatever happens, so the child never waits for pages that will not come). Returns how many."""
+        count = 0
         try:
             with open(path, "a", encoding="utf-8") as lines:
-                for index, page in enumerate(self.pages_iter(status, words=True), start=1):
+                for count, page in enumerate(self.pages_iter(status, words=True), start=1):
                     lines.write(_dumps(page) + "\n")
-                    if index % 16 == 0:
+                    if count % 16 == 0:
                         lines.flush()
+            return count
         finally:
             with open(path, "a", encoding="utf-8") as lines:
                 lines.write("\n")
