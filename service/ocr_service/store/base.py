@@ -37,6 +37,9 @@ def may_be_primary(record: DocumentRecord) -> bool:
 # Documents per write of a bulk insert: large enough that per-write costs (a commit, a round trip)
 # vanish, small enough that a batch's rows and pages stay a few megabytes.
 BULK_BATCH = 10_000
+# Pages read per query when a document's pages are iterated: enough to amortise the query, few enough
+# that a long document's results are never all in memory.
+PAGES_PER_READ = 64
 
 
 class DocumentStore(ABC):

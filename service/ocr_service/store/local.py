@@ -31,14 +31,10 @@ from ..domain import (
     WebhookDelivery,
     utcnow,
 )
-from .base import BULK_BATCH, BulkDocument, Cache, DocumentStore, may_be_primary
+from .base import BULK_BATCH, PAGES_PER_READ, BulkDocument, Cache, DocumentStore, may_be_primary
 
 # `document_id` columns hold storage keys (DocumentRecord.key): for the default tenant that is the id
 # itself, as it was before tenants, so existing data needs no rewrite.
-# Pages read per query when a document's pages are iterated: enough to amortise the query, few enough
-# that a long document's results are never all in memory.
-PAGES_PER_READ = 64
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     document_id TEXT PRIMARY KEY,

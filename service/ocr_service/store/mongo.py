@@ -33,10 +33,8 @@ from ..domain import (
     StoreUnavailable,
     WebhookDelivery,
 )
-from .base import BULK_BATCH, BulkDocument, DocumentStore, may_be_primary
+from .base import BULK_BATCH, PAGES_PER_READ, BulkDocument, DocumentStore, may_be_primary
 
-# Pages read per query when a document's pages are iterated (see LocalStore's).
-PAGES_PER_READ = 64
 _TIMES = ("created_at", "updated_at", "lease_until", "expires_at")
 _OPTIONAL_STRINGS = ("result_of", "lease_owner", "filename")
 # Stores made before retention was left to the sweeper alone carry this TTL index: dropped on start.
