@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -60,10 +61,13 @@ def normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
-def _addresses(function, arguments: int):
+@functools.cache
+def _addresses(name: str, arguments: int):
     """The same pdfium function taking and returning handles as plain addresses: the font handle is
     the key of a run, and casting a pointer per character costs more than the call."""
-    address = ctypes.cast(function, ctypes.c_void_p).value
+    import pypdfium2.raw as pdfium_c
+
+    address = ctypes.cast(getattr(pdfium_c, name), ctypes.c_void_p).value
     return ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, *[ctypes.c_int] * (arguments - 1))(address)
 
 
@@ -103,7 +107,7 @@ def read_text_layer(page, textpage) -> TextLayer:
     # one set of out-parameters for every box (this loop is most of a born-digital page's cost).
     handle = textpage.raw
     get_unicode = pdfium_c.FPDFText_GetUnicode
-    get_object, get_font = _addresses(pdfium_c.FPDFText_GetTextObject, 2), _addresses(pdfium_c.FPDFTextObj_GetFont, 1)
+    get_object, get_font = _addresses("FPDFText_GetTextObject", 2), _addresses("FPDFTextObj_GetFont", 1)
     has_map_error, get_box = pdfium_c.FPDFText_HasUnicodeMapError, pdfium_c.FPDFText_GetCharBox
     lc, rc, bc, tc = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     for index in range(count):
