@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect, sync_playwright
 
 from tests.support import samples
@@ -141,6 +142,23 @@ def _download(page, label: str, shots: Screenshots) -> tuple[str, bytes]:
 
 
 @pytest.mark.slow
+def _choose_from_keyboard(page, field):
+    """The file chooser opened with Space on the focused field. Chromium now and then drops the first
+    key press that should open it (about one run in fifteen here): it is pressed again, still from
+    the keyboard."""
+    for attempt in range(3):
+        field.focus()
+        expect(field).to_be_focused()
+        try:
+            with page.expect_file_chooser(timeout=10_000) as chooser:
+                page.keyboard.press("Space")
+            return chooser.value
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def test_upload_progress_viewer_and_downloads_without_a_key(services, session):
     context, page, guard, problems, shots = session
     service = services["open"]
@@ -152,10 +170,8 @@ def test_upload_progress_viewer_and_downloads_without_a_key(services, session):
 
     # picked with the file chooser, opened from the keyboard (the test with a key drops its file)
     scan = samples.scanned_pdf([SCAN_TEXT, SCAN_TEXT_2])
-    page.get_by_label("Drop PDFs or images here, or choose files").focus()
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": scan}])
+    chooser = _choose_from_keyboard(page, page.get_by_label("Drop PDFs or images here, or choose files"))
+    chooser.set_files(files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": scan}])
     entry = _wait_completed(page, "scan.pdf", shots)
     expect(entry.locator(".doc-status")).to_contain_text("2 / 2 pages")
     _check_viewer(page, entry, "scan.pdf", SCAN_TEXT, shots)
